@@ -1,0 +1,461 @@
+"""SemanticCache: the one entry class.
+
+Lookup: normalise -> exact key in the LRU tier -> embed -> candidate search in
+the namespace's index -> the verifier decides -> payload from the LRU tier.
+Store: normalise, embed, fingerprint, then LRU + pool + index under one lock.
+
+The pure steps (normalise, search, decide) do no I/O; the async methods run
+the same sync code in a worker thread, so nothing is written twice and the
+event loop never waits on the embedding model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _payload
+from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
+from ._errors import ArgumentTypeError, InvalidArgumentError, describe
+from .embedders import Embedder, check_embeddings, resolve_embedder
+from .normalize import check_prompt, exact_key, normalize
+from .tiers.lru import EvictReason, LRUTier
+from .tiers.pool import EmbeddingPool, resolve_device
+from .verify import CosineVerifier, Verifier, cosine_for_precision
+
+__all__ = ["CacheStats", "Hit", "SemanticCache"]
+
+_ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, for max_bytes
+_PLANES_SEED = 0x5EC0C4E  # fixed: fingerprints must agree across processes
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A cached answer: what was stored, and why it was served."""
+
+    response: Any
+    score: float
+    prompt: str
+    entry_id: str
+    exact: bool
+    namespace: str
+    metadata: dict[str, Any] | None = None
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since the cache was made; every entry that left is counted."""
+
+    hits: int
+    exact_hits: int
+    semantic_hits: int
+    misses: int
+    puts: int
+    evictions: int
+    expirations: int
+    errors: int
+    rejected: int
+    deletes: int
+    entries: int
+
+
+class _Entry:
+    __slots__ = ("key", "kind", "metadata", "namespace", "payload", "prompt", "size", "slot")
+
+    def __init__(
+        self,
+        key: str,
+        namespace: str,
+        prompt: str,
+        kind: str,
+        payload: str | bytes,
+        metadata: str | None,
+        slot: int,
+        dim: int,
+    ) -> None:
+        self.key = key
+        self.namespace = namespace
+        self.prompt = prompt
+        self.kind = kind
+        self.payload = payload
+        self.metadata = metadata
+        self.slot = slot
+        self.size = (
+            len(prompt) + len(payload) + (len(metadata) if metadata else 0) + 4 * dim + _ENTRY_OVERHEAD
+        )
+
+
+@dataclass(slots=True)
+class _Query:
+    prompt: str
+    namespace: str
+    key: str
+
+
+def _check_namespace(namespace: object) -> str:
+    if not isinstance(namespace, str):
+        raise ArgumentTypeError(f"namespace must be a str, got {describe(namespace)}")
+    return namespace
+
+
+class SemanticCache:
+    """A semantic response cache for LLM applications.
+
+    Parameters
+    ----------
+    embedder:
+        ``"auto"`` (all-MiniLM-L6-v2, needs the ``embeddings`` extra),
+        ``"hashing"`` (model-free, lexical), a local model folder, or any object
+        with ``dim`` and ``embed(texts)``.
+    threshold:
+        Serve the nearest entry when its cosine is at least this (the plain
+        rule of other caches). Give this or ``target_precision``, not both.
+    target_precision:
+        The share of hits that should be right (default 0.95).
+    max_entries, max_bytes:
+        Bounds of the in-process tier; the least recently used entry goes first.
+    ttl:
+        Default seconds an entry lives (None: until evicted).
+    index:
+        ``"auto"`` (exact while small, SimHash-LSH when large), ``"flat"`` or ``"lsh"``.
+    device:
+        Where the embedding pool lives: ``"cpu"``, ``"auto"`` or ``"gpu"``.
+    """
+
+    def __init__(
+        self,
+        embedder: object = "auto",
+        *,
+        threshold: float | None = None,
+        target_precision: float | None = None,
+        max_entries: int = 100_000,
+        max_bytes: int | None = None,
+        ttl: float | None = None,
+        index: str = "auto",
+        device: str = "cpu",
+        redis: object = None,
+        redis_prefix: str = "semcache:",
+        verifier: Verifier | None = None,
+        candidates: int = 4,
+        strict: bool = False,
+        timer: Any = None,
+    ) -> None:
+        self.config = CacheConfig(
+            threshold=threshold,
+            target_precision=target_precision,
+            max_entries=max_entries,
+            max_bytes=max_bytes,
+            ttl=ttl,
+            index=index,
+            device=device,
+            redis_prefix=redis_prefix,
+            candidates=candidates,
+            strict=strict,
+        )
+        if redis is not None:
+            raise NotImplementedError("the Redis tier is not available yet")
+        self._device = resolve_device(device)
+        self._embedder: Embedder = resolve_embedder(embedder)
+        self.verifier: Verifier = verifier if verifier is not None else self._default_verifier()
+        lru_kwargs: dict[str, Any] = {"getsizeof": lambda e: e.size, "on_evict": self._on_evict}
+        if timer is not None:
+            lru_kwargs["timer"] = timer
+        self._lru: LRUTier[str, _Entry] = LRUTier(max_entries, max_bytes, **lru_kwargs)
+        self._pool: EmbeddingPool | None = None
+        self._planes: np.ndarray | None = None
+        self._indexes: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._counts = dict.fromkeys(
+            ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
+        )
+
+    def _default_verifier(self) -> Verifier:
+        cfg = self.config
+        if cfg.threshold is not None:
+            return CosineVerifier(cfg.threshold)
+        target = cfg.target_precision if cfg.target_precision is not None else DEFAULT_TARGET_PRECISION
+        return CosineVerifier(cosine_for_precision(target))
+
+    # -- public API ----------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder in use."""
+        return self._embedder
+
+    def __len__(self) -> int:
+        return self._lru.currsize
+
+    def __repr__(self) -> str:
+        return f"SemanticCache(embedder={self._embedder!r}, verifier={self.verifier!r}, entries={len(self)})"
+
+    def __enter__(self) -> SemanticCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release resources held by the cache (idempotent)."""
+
+    def get(self, prompt: str, *, namespace: str = "", embedding: Any = None) -> Hit | None:
+        """The cached answer for ``prompt`` in ``namespace``, or None."""
+        q = self._query(prompt, namespace)
+        with self._lock:
+            hit = self._exact(q)
+        if hit is not None:
+            return hit
+        vec = self._embed([q.prompt], embedding)[0]
+        with self._lock:
+            return self._semantic(q, vec)
+
+    def get_many(self, prompts: Sequence[str], *, namespace: str = "") -> list[Hit | None]:
+        """``get`` for many prompts, embedding the ones without an exact hit in one batch."""
+        queries = [self._query(p, namespace) for p in self._sequence(prompts, "prompts")]
+        with self._lock:
+            results = [self._exact(q) for q in queries]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            vecs = self._embed([queries[i].prompt for i in todo])
+            with self._lock:
+                for i, vec in zip(todo, vecs, strict=True):
+                    results[i] = self._semantic(queries[i], vec)
+        return results
+
+    def put(
+        self,
+        prompt: str,
+        response: Any,
+        *,
+        namespace: str = "",
+        ttl: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        embedding: Any = None,
+    ) -> str:
+        """Cache ``response`` for ``prompt``; returns the entry id."""
+        q = self._query(prompt, namespace)
+        kind, payload = _payload.encode(response)
+        meta = _payload.encode_metadata(metadata)
+        ttl = self._ttl(ttl)
+        vec = self._embed([q.prompt], embedding)
+        with self._lock:
+            self._insert(q, kind, payload, meta, vec, ttl)
+        return q.key
+
+    def put_many(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[Any],
+        *,
+        namespace: str = "",
+        ttl: float | None = None,
+    ) -> list[str]:
+        """``put`` for many pairs, embedding them in one batch."""
+        prompts = self._sequence(prompts, "prompts")
+        responses = self._sequence(responses, "responses")
+        if len(prompts) != len(responses):
+            raise InvalidArgumentError(
+                f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}"
+            )
+        queries = [self._query(p, namespace) for p in prompts]
+        payloads = [_payload.encode(r) for r in responses]
+        ttl = self._ttl(ttl)
+        vecs = self._embed([q.prompt for q in queries]) if queries else None
+        with self._lock:
+            for i, (q, (kind, payload)) in enumerate(zip(queries, payloads, strict=True)):
+                assert vecs is not None
+                self._insert(q, kind, payload, None, vecs[i : i + 1], ttl)
+        return [q.key for q in queries]
+
+    def delete(self, prompt: str, *, namespace: str = "") -> bool:
+        """Remove the entry stored for ``prompt`` (exact match); True if there was one."""
+        q = self._query(prompt, namespace)
+        with self._lock:
+            entry = self._lru.pop(q.key, None)
+            if not isinstance(entry, _Entry):
+                return False
+            self._forget(entry)
+            self._counts["deletes"] += 1
+            return True
+
+    def clear(self, namespace: str | None = None) -> None:
+        """Remove every entry, or only those of ``namespace``."""
+        with self._lock:
+            if namespace is None:
+                self._lru.clear()
+                self._indexes.clear()
+                if self._pool is not None:
+                    self._pool.clear()
+                return
+            index = self._indexes.pop(_check_namespace(namespace), None)
+            if index is None:
+                return
+            for key, _slot, _fp in list(index.items()):
+                entry = self._lru.pop(key, None)
+                if isinstance(entry, _Entry) and self._pool is not None:
+                    self._pool.free(entry.slot)
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            c = self._counts
+            return CacheStats(
+                hits=c["hits"],
+                exact_hits=c["exact_hits"],
+                semantic_hits=c["semantic_hits"],
+                misses=c["misses"],
+                puts=c["puts"],
+                evictions=self._lru.evictions,
+                expirations=self._lru.expirations,
+                errors=c["errors"],
+                rejected=self._lru.rejections,
+                deletes=c["deletes"],
+                entries=self._lru.currsize,
+            )
+
+    async def aget(self, prompt: str, *, namespace: str = "", embedding: Any = None) -> Hit | None:
+        """``get`` without blocking the event loop."""
+        return await asyncio.to_thread(self.get, prompt, namespace=namespace, embedding=embedding)
+
+    async def aget_many(self, prompts: Sequence[str], *, namespace: str = "") -> list[Hit | None]:
+        """``get_many`` without blocking the event loop."""
+        return await asyncio.to_thread(self.get_many, prompts, namespace=namespace)
+
+    async def aput(
+        self,
+        prompt: str,
+        response: Any,
+        *,
+        namespace: str = "",
+        ttl: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        embedding: Any = None,
+    ) -> str:
+        """``put`` without blocking the event loop."""
+        return await asyncio.to_thread(
+            self.put, prompt, response, namespace=namespace, ttl=ttl, metadata=metadata, embedding=embedding
+        )
+
+    async def aput_many(
+        self, prompts: Sequence[str], responses: Sequence[Any], *, namespace: str = "", ttl: float | None = None
+    ) -> list[str]:
+        """``put_many`` without blocking the event loop."""
+        return await asyncio.to_thread(self.put_many, prompts, responses, namespace=namespace, ttl=ttl)
+
+    async def adelete(self, prompt: str, *, namespace: str = "") -> bool:
+        """``delete`` without blocking the event loop."""
+        return await asyncio.to_thread(self.delete, prompt, namespace=namespace)
+
+    async def aclear(self, namespace: str | None = None) -> None:
+        """``clear`` without blocking the event loop."""
+        await asyncio.to_thread(self.clear, namespace)
+
+    # -- pure steps (no I/O) ---------------------------------------------------
+    def _query(self, prompt: str, namespace: str) -> _Query:
+        check_prompt(prompt)
+        ns = _check_namespace(namespace)
+        return _Query(prompt, ns, exact_key(ns, normalize(prompt)))
+
+    @staticmethod
+    def _sequence(values: Iterable[Any], name: str) -> list[Any]:
+        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+            raise ArgumentTypeError(f"{name} must be a list of values, got {describe(values)}")
+        return list(values)
+
+    def _ttl(self, ttl: float | None) -> float | None:
+        checked = check_ttl(ttl)
+        return self.config.ttl if checked is None else checked
+
+    def _embed(self, texts: list[str], given: Any = None) -> np.ndarray:
+        if given is not None:
+            return check_embeddings(given, 1, self._embedder.dim, source="embedding")
+        return check_embeddings(self._embedder.embed(texts), len(texts), self._embedder.dim)
+
+    def _fingerprint(self, vecs: np.ndarray) -> np.ndarray:
+        from .kernels.simhash import pack_signs
+
+        if self._planes is None:
+            rng = np.random.default_rng(_PLANES_SEED)
+            self._planes = np.ascontiguousarray(rng.standard_normal((64, vecs.shape[1]), dtype=np.float32))
+        proj = np.ascontiguousarray(vecs @ self._planes.T)
+        out = np.empty(vecs.shape[0], dtype=np.uint64)
+        pack_signs(proj, out)
+        return out
+
+    def _index_for(self, namespace: str) -> Any:
+        index = self._indexes.get(namespace)
+        if index is None:
+            from .index import make_index
+
+            index = make_index(self.config.index, self.verifier.min_cosine)
+            self._indexes[namespace] = index
+        return index
+
+    def _hit(self, entry: _Entry, score: float, exact: bool, confidence: float) -> Hit:
+        self._counts["hits"] += 1
+        self._counts["exact_hits" if exact else "semantic_hits"] += 1
+        return Hit(
+            response=_payload.decode(entry.kind, entry.payload),
+            score=score,
+            prompt=entry.prompt,
+            entry_id=entry.key,
+            exact=exact,
+            namespace=entry.namespace,
+            metadata=_payload.decode_metadata(entry.metadata),
+            confidence=confidence,
+        )
+
+    def _exact(self, q: _Query) -> Hit | None:
+        entry = self._lru.get(q.key)
+        if isinstance(entry, _Entry):
+            return self._hit(entry, 1.0, True, 1.0)
+        return None
+
+    def _semantic(self, q: _Query, vec: np.ndarray) -> Hit | None:
+        index = self._indexes.get(q.namespace)
+        if index is None or self._pool is None or len(index) == 0:
+            self._counts["misses"] += 1
+            return None
+        fp = int(self._fingerprint(vec[None, :])[0])
+        found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
+        entries: list[_Entry] = []
+        cands: list[tuple[str, float]] = []
+        for key, score in found:
+            entry = self._lru.get(key)  # an expired entry leaves the index here
+            if isinstance(entry, _Entry):
+                entries.append(entry)
+                cands.append((entry.prompt, score))
+        decision = self.verifier.decide(q.prompt, cands) if cands else None
+        if decision is None:
+            self._counts["misses"] += 1
+            return None
+        i, confidence = decision
+        return self._hit(entries[i], cands[i][1], False, confidence)
+
+    def _insert(
+        self, q: _Query, kind: str, payload: str | bytes, meta: str | None, vec: np.ndarray, ttl: float | None
+    ) -> None:
+        old = self._lru.pop(q.key, None)
+        if isinstance(old, _Entry):
+            self._forget(old)
+        if self._pool is None:
+            self._pool = EmbeddingPool(vec.shape[1])
+        slot = self._pool.add(vec[0])
+        fp = int(self._fingerprint(vec)[0])
+        entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
+        self._index_for(q.namespace).add(q.key, slot, fp)
+        self._counts["puts"] += 1
+        self._lru.set(q.key, entry, ttl)
+
+    def _forget(self, entry: _Entry) -> None:
+        index = self._indexes.get(entry.namespace)
+        if index is not None and index.remove(entry.key) is not None and self._pool is not None:
+            self._pool.free(entry.slot)
+
+    def _on_evict(self, key: str, entry: _Entry, reason: EvictReason) -> None:
+        self._forget(entry)

@@ -1,0 +1,91 @@
+"""The semcache exception tree.
+
+Every error semcache raises is a ``SemcacheError`` and also the built-in an
+application would naturally catch, so ``except ValueError`` keeps working::
+
+    SemcacheError(Exception)
+    ├── InvalidArgumentError(SemcacheError, ValueError)   a value is out of range
+    │   ├── InvalidPromptError                           empty prompt
+    │   ├── InvalidEmbeddingError                        NaN, wrong dimension
+    │   └── InvalidConfigError                           bad option value
+    ├── ArgumentTypeError(SemcacheError, TypeError)       a value has the wrong type
+    │   └── InvalidResponseError                         response not str/bytes/JSON
+    ├── MissingDependencyError(SemcacheError, ImportError) an optional extra is absent
+    ├── DeviceUnavailableError(SemcacheError, RuntimeError) device="gpu" without a GPU
+    └── BackendError(SemcacheError, RuntimeError)         a storage backend failed
+        └── CorruptEntryError                             an entry could not be decoded
+
+Backend errors reach the caller only in strict mode; otherwise they are
+logged, counted in ``stats().errors`` and served as a miss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ArgumentTypeError",
+    "BackendError",
+    "CorruptEntryError",
+    "DeviceUnavailableError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidEmbeddingError",
+    "InvalidPromptError",
+    "InvalidResponseError",
+    "MissingDependencyError",
+    "SemcacheError",
+    "describe",
+]
+
+
+class SemcacheError(Exception):
+    """Base class of every error semcache raises."""
+
+
+class InvalidArgumentError(SemcacheError, ValueError):
+    """An argument has the right type but a value outside what is accepted."""
+
+
+class InvalidPromptError(InvalidArgumentError):
+    """A prompt is empty or blank."""
+
+
+class InvalidEmbeddingError(InvalidArgumentError):
+    """An embedding has the wrong shape, a wrong dimension, or non-finite values."""
+
+
+class InvalidConfigError(InvalidArgumentError):
+    """A cache option is out of range or unknown."""
+
+
+class ArgumentTypeError(SemcacheError, TypeError):
+    """An argument has the wrong type."""
+
+
+class InvalidResponseError(ArgumentTypeError):
+    """A response is not str, bytes, or a JSON-serialisable value."""
+
+
+class MissingDependencyError(SemcacheError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class DeviceUnavailableError(SemcacheError, RuntimeError):
+    """``device="gpu"`` was asked for and no usable GPU answered."""
+
+
+class BackendError(SemcacheError, RuntimeError):
+    """A storage backend (Redis) failed; raised only in strict mode."""
+
+
+class CorruptEntryError(BackendError):
+    """A stored entry could not be decoded."""
+
+
+def describe(value: Any) -> str:
+    """Describe a value for an error message: its type and a short repr."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"

@@ -1,0 +1,50 @@
+"""The embedder protocol and the checks applied to whatever an embedder returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .._errors import InvalidEmbeddingError
+
+__all__ = ["Embedder", "check_embeddings"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 rows of width ``dim``."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32[len(texts), dim], rows of unit length."""
+        ...
+
+
+def check_embeddings(vectors: object, n: int, dim: int, *, source: str = "embedder") -> np.ndarray:
+    """Coerce to C-contiguous float32[n, dim] of unit rows, or raise a clear error.
+
+    Rows are re-normalised (a model that forgot to normalise still works), but
+    a wrong shape, a non-finite value or an all-zero row is an error.
+    """
+    arr = np.asarray(vectors)
+    if arr.ndim == 1 and n == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape != (n, dim):
+        raise InvalidEmbeddingError(
+            f"{source} must give embeddings of shape ({n}, {dim}), got shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "fiu":
+        raise InvalidEmbeddingError(f"{source} must give numbers, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise InvalidEmbeddingError(f"{source} gave a NaN or infinite value; expected finite numbers")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise InvalidEmbeddingError(f"{source} gave an all-zero embedding; expected a non-zero vector")
+    if not np.allclose(norms, 1.0, atol=1e-3):
+        arr = np.ascontiguousarray(arr / norms, dtype=np.float32)
+    return arr

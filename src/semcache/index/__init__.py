@@ -1,0 +1,82 @@
+"""Candidate search: exact flat, SimHash-LSH, and the automatic choice between them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .._errors import InvalidConfigError
+from ._base import Candidate, SearchIndex
+from .flat import FlatIndex
+from .lsh import LSHIndex, lsh_parameters, lsh_recall
+
+__all__ = [
+    "INDEX_KINDS",
+    "AutoIndex",
+    "Candidate",
+    "FlatIndex",
+    "LSHIndex",
+    "SearchIndex",
+    "lsh_parameters",
+    "lsh_recall",
+    "make_index",
+]
+
+INDEX_KINDS = ("auto", "flat", "lsh")
+
+# Below this many entries an exact scan is as fast as LSH and never misses.
+FLAT_MAX = 4096
+# LSH is used only where its modelled recall at the decision's lowest cosine
+# reaches this; otherwise the index stays exact whatever its size.
+MIN_LSH_RECALL = 0.98
+
+
+class AutoIndex:
+    """Exact while small; moves to LSH past ``flat_max`` entries when LSH's recall allows."""
+
+    def __init__(self, min_cosine: float, flat_max: int = FLAT_MAX) -> None:
+        self.min_cosine = min_cosine
+        self.flat_max = flat_max
+        _, _, recall = lsh_parameters(min_cosine)
+        self._lsh_ok = recall >= MIN_LSH_RECALL
+        self._impl: FlatIndex | LSHIndex = FlatIndex()
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self._impl.kind
+
+    def __len__(self) -> int:
+        return len(self._impl)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._impl
+
+    def add(self, key: str, slot: int, fingerprint: int) -> None:
+        self._impl.add(key, slot, fingerprint)
+        if self._lsh_ok and isinstance(self._impl, FlatIndex) and len(self._impl) > self.flat_max:
+            lsh = LSHIndex(self.min_cosine)
+            for k, s, fp in self._impl.items():
+                lsh.add(k, s, fp)
+            lsh.rebuild()
+            self._impl = lsh
+
+    def remove(self, key: str) -> int | None:
+        return self._impl.remove(key)
+
+    def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
+        return self._impl.search(query, fingerprint, pool, k)
+
+    def items(self) -> Iterator[tuple[str, int, int]]:
+        return self._impl.items()
+
+
+def make_index(kind: str, min_cosine: float) -> FlatIndex | LSHIndex | AutoIndex:
+    """An index of ``kind`` ('auto', 'flat' or 'lsh') tuned for ``min_cosine``."""
+    if kind == "auto":
+        return AutoIndex(min_cosine)
+    if kind == "flat":
+        return FlatIndex()
+    if kind == "lsh":
+        return LSHIndex(min_cosine)
+    raise InvalidConfigError(f"index must be one of {INDEX_KINDS}, got {kind!r}")

@@ -1,0 +1,162 @@
+"""Candidate search kernels: exact cosine top-k and multi-index SimHash LSH.
+
+Vectors are L2-normalised float32 rows of a pool matrix, so cosine is a dot
+product. An index addresses its entries by dense *local ids*; ``slots`` maps a
+local id to its pool row and ``alive`` marks the ones not deleted.
+
+The LSH tables split each 64-bit fingerprint into 4 bands of 16 bits and keep,
+per band, a counting-sorted table (CSR: ``offsets[band, key] ..
+offsets[band, key + 1]`` into ``ids[band]``). A query probes every bucket whose
+key is within ``probe radius`` bits of its own key in each band, drops
+candidates whose full 64-bit Hamming distance exceeds ``radius``, and re-ranks
+the rest by exact cosine. Entries added since the last build sit in a small
+tail of local ids that is scanned linearly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, popcount
+
+__all__ = [
+    "BAND_BITS",
+    "N_BANDS",
+    "N_BUCKETS",
+    "build_tables",
+    "dot_rows",
+    "flat_topk",
+    "lsh_topk",
+    "probe_masks",
+]
+
+N_BANDS = 4
+BAND_BITS = 16
+N_BUCKETS = 1 << BAND_BITS
+_MASK16 = np.uint64(N_BUCKETS - 1)
+
+
+@jit(fastmath=True)
+def _dot(pool: np.ndarray, row: int, q: np.ndarray) -> float:
+    s = np.float32(0.0)
+    for t in range(q.shape[0]):
+        s += pool[row, t] * q[t]
+    return s
+
+
+@jit(fastmath=True)
+def dot_rows(pool: np.ndarray, rows: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
+    """out[j] = pool[rows[j]] @ q."""
+    for j in range(rows.shape[0]):
+        out[j] = _dot(pool, rows[j], q)
+
+
+@jit()
+def _push(ids: np.ndarray, scores: np.ndarray, count: int, lid: int, score: float) -> int:
+    """Insert (lid, score) into the descending top-k arrays; return the new count."""
+    k = ids.shape[0]
+    if count == k and score <= scores[k - 1]:
+        return count
+    pos = count if count < k else k - 1
+    while pos > 0 and scores[pos - 1] < score:
+        if pos < k:
+            ids[pos] = ids[pos - 1]
+            scores[pos] = scores[pos - 1]
+        pos -= 1
+    ids[pos] = lid
+    scores[pos] = score
+    return count + 1 if count < k else k
+
+
+@jit(fastmath=True)
+def flat_topk(
+    q: np.ndarray,
+    pool: np.ndarray,
+    slots: np.ndarray,
+    n: int,
+    out_ids: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:
+    """Exact top-k by cosine over local ids 0..n-1; returns how many were found."""
+    count = 0
+    for lid in range(n):
+        count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
+    return count
+
+
+@jit()
+def build_tables(fps: np.ndarray, alive: np.ndarray, n: int, offsets: np.ndarray, ids: np.ndarray) -> int:
+    """Counting-sort the live local ids < n into per-band bucket tables.
+
+    offsets: int64[N_BANDS, N_BUCKETS + 1], ids: int64[N_BANDS, >= n].
+    Returns the number of live ids placed in each band.
+    """
+    m = 0
+    for b in range(N_BANDS):
+        shift = np.uint64(b * BAND_BITS)
+        for key in range(N_BUCKETS + 1):
+            offsets[b, key] = 0
+        for lid in range(n):
+            if alive[lid]:
+                offsets[b, np.int64((fps[lid] >> shift) & _MASK16) + 1] += 1
+        for key in range(N_BUCKETS):
+            offsets[b, key + 1] += offsets[b, key]
+        m = offsets[b, N_BUCKETS]
+        cursor = offsets[b, :N_BUCKETS].copy()
+        for lid in range(n):
+            if alive[lid]:
+                key = np.int64((fps[lid] >> shift) & _MASK16)
+                ids[b, cursor[key]] = lid
+                cursor[key] += 1
+    return m
+
+
+@jit(fastmath=True)
+def lsh_topk(
+    q: np.ndarray,
+    q_fp: np.uint64,
+    pool: np.ndarray,
+    slots: np.ndarray,
+    fps: np.ndarray,
+    alive: np.ndarray,
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    probes: np.ndarray,
+    tail_lo: int,
+    tail_hi: int,
+    radius: int,
+    stamp: np.ndarray,
+    epoch: np.int32,
+    out_ids: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:
+    """Multi-probe LSH top-k by exact cosine; returns how many were found.
+
+    ``stamp`` (int32 per local id) de-duplicates candidates seen in several
+    bands: an id is looked at once per query, the query's ``epoch``.
+    """
+    count = 0
+    r = np.uint64(radius)
+    for b in range(N_BANDS):
+        key = (q_fp >> np.uint64(b * BAND_BITS)) & _MASK16
+        for p in range(probes.shape[0]):
+            bucket = np.int64(key ^ probes[p])
+            for t in range(offsets[b, bucket], offsets[b, bucket + 1]):
+                lid = ids[b, t]
+                if stamp[lid] == epoch:
+                    continue
+                stamp[lid] = epoch
+                if not alive[lid] or popcount(fps[lid] ^ q_fp) > r:
+                    continue
+                count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
+    for lid in range(tail_lo, tail_hi):
+        if alive[lid] and popcount(fps[lid] ^ q_fp) <= r:
+            count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
+    return count
+
+
+def probe_masks(probe_radius: int) -> np.ndarray:
+    """All 16-bit xor masks with at most ``probe_radius`` bits set, fewest bits first."""
+    masks = [m for m in range(N_BUCKETS) if m.bit_count() <= probe_radius]
+    masks.sort(key=lambda m: (m.bit_count(), m))
+    return np.asarray(masks, dtype=np.uint64)

@@ -1,0 +1,51 @@
+"""Prompt canonicalisation and exact-match keys.
+
+Two prompts that differ only in Unicode form, letter case, runs of white space
+or trailing ``?``/``.``/``!`` share one exact key, so the exact tier answers
+them without embedding anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from ._errors import ArgumentTypeError, InvalidPromptError, describe
+
+__all__ = ["check_prompt", "exact_key", "normalize"]
+
+_SPACE = re.compile(r"\s+")
+_TRAILING = "?.! \t\r\n\f\v"
+
+
+def check_prompt(prompt: object, name: str = "prompt") -> str:
+    """Return ``prompt`` if it is a non-blank str, else raise a clear error."""
+    if not isinstance(prompt, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {describe(prompt)}")
+    if not prompt.strip():
+        raise InvalidPromptError(f"{name} must be a non-empty, non-blank str, got {prompt!r}")
+    return prompt
+
+
+def normalize(text: str) -> str:
+    """NFKC, casefold, collapse white space, strip trailing ``?.!`` and spaces."""
+    if text.isascii():
+        folded = text.lower()
+    else:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", folded).strip().rstrip(_TRAILING)
+
+
+def exact_key(namespace: str, normalized: str) -> str:
+    """A stable 128-bit hex key for (namespace, normalised text).
+
+    The namespace is length-prefixed so no (namespace, text) pair can collide
+    with another by moving characters across the boundary.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    ns = namespace.encode("utf-8")
+    h.update(len(ns).to_bytes(8, "little"))
+    h.update(ns)
+    h.update(normalized.encode("utf-8"))
+    return h.hexdigest()
