@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import InvalidConfigError
 from ._base import Candidate, SearchIndex
 from .flat import FlatIndex
-from .lsh import LSHIndex, lsh_parameters, lsh_recall
+from .lsh import LSHIndex, LSHPlan, lsh_parameters, lsh_recall, plan_lsh
 
 __all__ = [
     "INDEX_KINDS",
@@ -17,29 +17,36 @@ __all__ = [
     "Candidate",
     "FlatIndex",
     "LSHIndex",
+    "LSHPlan",
     "SearchIndex",
     "lsh_parameters",
     "lsh_recall",
     "make_index",
+    "plan_lsh",
 ]
 
 INDEX_KINDS = ("auto", "flat", "lsh")
 
-# Below this many entries an exact scan is as fast as LSH and never misses.
-FLAT_MAX = 4096
+# Below this many entries an exact scan is about as fast as LSH and never misses.
+FLAT_MAX = 2048
 # LSH is used only where its modelled recall at the decision's lowest cosine
-# reaches this; otherwise the index stays exact whatever its size.
+# reaches this and its modelled cost beats an exact scan; else the index
+# stays exact whatever its size.
 MIN_LSH_RECALL = 0.98
+_FLAT_COST = 40.0  # ns per entry of an exact scan (one 384-d dot product)
 
 
 class AutoIndex:
-    """Exact while small; moves to LSH past ``flat_max`` entries when LSH's recall allows."""
+    """Exact while small; moves to LSH past ``flat_max`` entries when LSH pays.
+
+    LSH pays when its plan for the decision's lowest cosine reaches
+    ``MIN_LSH_RECALL`` and is modelled cheaper than an exact scan.
+    """
 
     def __init__(self, min_cosine: float, flat_max: int = FLAT_MAX) -> None:
         self.min_cosine = min_cosine
         self.flat_max = flat_max
-        _, _, recall = lsh_parameters(min_cosine)
-        self._lsh_ok = recall >= MIN_LSH_RECALL
+        self._next_check = flat_max
         self._impl: FlatIndex | LSHIndex = FlatIndex()
 
     @property
@@ -54,7 +61,12 @@ class AutoIndex:
 
     def add(self, key: str, slot: int, fingerprint: int) -> None:
         self._impl.add(key, slot, fingerprint)
-        if self._lsh_ok and isinstance(self._impl, FlatIndex) and len(self._impl) > self.flat_max:
+        n = len(self._impl)
+        if isinstance(self._impl, FlatIndex) and n > self._next_check:
+            self._next_check = 2 * n
+            plan = plan_lsh(self.min_cosine, n)
+            if plan.recall < MIN_LSH_RECALL or plan.cost_ns >= n * _FLAT_COST:
+                return
             lsh = LSHIndex(self.min_cosine)
             for k, s, fp in self._impl.items():
                 lsh.add(k, s, fp)

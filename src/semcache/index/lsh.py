@@ -1,81 +1,132 @@
 """SimHash-LSH search: random-hyperplane fingerprints, banded tables, multi-probe.
 
 Each entry's 64-bit fingerprint (bit i: sign of ``v @ planes[i]``) is split
-into 4 bands of 16 bits with a bucket table per band. For two vectors at
-cosine c each bit differs independently with probability p = acos(c) / pi, so
-the chance that some band lies within ``probe_radius`` bits of the query's is
+into ``64 / bits`` bands of ``bits`` bits, with a bucket table per band. For
+two vectors at cosine c each bit differs independently with probability
+p = acos(c) / pi, so the chance that some band lies within ``probe_radius``
+bits of the query's is
 
-    recall(c) = 1 - (1 - P[Binomial(16, p) <= probe_radius]) ** 4
+    recall(c) = 1 - (1 - P[Binomial(bits, p) <= probe_radius]) ** (64 / bits)
 
-The index picks the smallest probe radius that gives ``recall`` at
-``min_cosine`` (the lowest cosine the cache's decision can accept), and a
-full-fingerprint Hamming radius that loses at most 1e-3 of such pairs, then
-re-ranks the survivors by exact cosine over the pool.
+A *plan* (bits, probe radius) is chosen for ``min_cosine``, the lowest cosine
+the cache's decision can accept: among the plans whose modelled recall there
+reaches ``recall``, the one with the least expected work at the current size
+(probed buckets cost a cache miss each; scanned fingerprints are read in
+order). Survivors of a full-fingerprint Hamming filter (a radius that loses at
+most 1e-3 of pairs at ``min_cosine``) are re-ranked by exact cosine.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._errors import InvalidConfigError
-from ..kernels.search import N_BANDS, N_BUCKETS, build_tables, lsh_topk, probe_masks
+from ..kernels.search import build_tables, lsh_topk, probe_masks
 from ._base import Candidate, LocalIds
 
-__all__ = ["MAX_PROBE_RADIUS", "LSHIndex", "lsh_parameters", "lsh_recall"]
+__all__ = ["LSHIndex", "LSHPlan", "lsh_parameters", "lsh_recall", "plan_lsh"]
 
-MAX_PROBE_RADIUS = 3
-_BAND = 64 // N_BANDS
+# (band bits, largest probe radius worth trying)
+_LAYOUTS = ((8, 2), (16, 3))
+_PROBE_COST = 40.0  # ns: a bucket's offsets and first fingerprint are cache misses
+_SCAN_COST = 1.0  # ns: one fingerprint popcount, read in order
+_HAMMING_LOSS = 1e-3
 
 
 def _binom_cdf(n: int, p: float, k: int) -> float:
     return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
 
 
-def lsh_recall(cosine: float, probe_radius: int) -> float:
+def _flip_probability(cosine: float) -> float:
+    return math.acos(max(-1.0, min(1.0, cosine))) / math.pi
+
+
+def lsh_recall(cosine: float, probe_radius: int, bits: int = 16) -> float:
     """Modelled chance that a pair at ``cosine`` shares a probed bucket."""
-    p = math.acos(max(-1.0, min(1.0, cosine))) / math.pi
-    band = _binom_cdf(_BAND, p, probe_radius)
-    return 1.0 - (1.0 - band) ** N_BANDS
+    band = _binom_cdf(bits, _flip_probability(cosine), probe_radius)
+    return 1.0 - (1.0 - band) ** (64 // bits)
 
 
-def lsh_parameters(min_cosine: float, recall: float = 0.99) -> tuple[int, int, float]:
-    """(probe radius, Hamming radius, modelled recall) for pairs at ``min_cosine``."""
-    probe = MAX_PROBE_RADIUS
-    for r in range(MAX_PROBE_RADIUS + 1):
-        if lsh_recall(min_cosine, r) >= recall:
-            probe = r
-            break
-    p = math.acos(max(-1.0, min(1.0, min_cosine))) / math.pi
-    radius = 64
+def hamming_radius(min_cosine: float) -> int:
+    """The smallest radius that keeps all but 1e-3 of pairs at ``min_cosine``."""
+    p = _flip_probability(min_cosine)
     for r in range(65):
-        if 1.0 - _binom_cdf(64, p, r) <= 1e-3:
-            radius = r
-            break
-    got = lsh_recall(min_cosine, probe) * (1.0 - 1e-3)
-    return probe, radius, got
+        if 1.0 - _binom_cdf(64, p, r) <= _HAMMING_LOSS:
+            return r
+    return 64
+
+
+@dataclass(frozen=True, slots=True)
+class LSHPlan:
+    """A table layout and probe depth, with its modelled recall and cost."""
+
+    bits: int
+    probe_radius: int
+    radius: int
+    recall: float
+    cost_ns: float
+
+
+def plan_lsh(min_cosine: float, n: int, recall: float = 0.99) -> LSHPlan:
+    """The cheapest plan at ``n`` entries whose recall at ``min_cosine`` reaches ``recall``.
+
+    When no plan reaches it, the one with the highest recall.
+    """
+    radius = hamming_radius(min_cosine)
+    plans = []
+    for bits, max_r in _LAYOUTS:
+        for r in range(max_r + 1):
+            got = lsh_recall(min_cosine, r, bits) * (1.0 - _HAMMING_LOSS)
+            probes = (64 // bits) * sum(math.comb(bits, i) for i in range(r + 1))
+            cost = probes * _PROBE_COST + max(n, 1) * probes / (1 << bits) * _SCAN_COST
+            plans.append(LSHPlan(bits, r, radius, got, cost))
+    good = [p for p in plans if p.recall >= recall]
+    if good:
+        return min(good, key=lambda p: p.cost_ns)
+    return max(plans, key=lambda p: p.recall)
+
+
+def lsh_parameters(min_cosine: float, n: int = 100_000, recall: float = 0.99) -> tuple[int, int, float]:
+    """(probe radius, Hamming radius, modelled recall) of the plan for ``min_cosine``."""
+    plan = plan_lsh(min_cosine, n, recall)
+    return plan.probe_radius, plan.radius, plan.recall
 
 
 class LSHIndex:
-    """Multi-index SimHash LSH with exact cosine re-rank (see the module docstring)."""
+    """Multi-probe SimHash LSH with exact cosine re-rank (see the module docstring)."""
 
     kind = "lsh"
 
     def __init__(self, min_cosine: float = 0.9, recall: float = 0.99) -> None:
         if not -1.0 <= min_cosine <= 1.0:
             raise InvalidConfigError(f"min_cosine must be in [-1, 1], got {min_cosine!r}")
+        if not 0.0 < recall < 1.0:
+            raise InvalidConfigError(f"recall must be in (0, 1), got {recall!r}")
         self.min_cosine = min_cosine
-        self.probe_radius, self.radius, self.modelled_recall = lsh_parameters(min_cosine, recall)
-        self._probes = probe_masks(self.probe_radius)
+        self.target_recall = recall
         self._ids = LocalIds()
         self._live = 0
         self._built = 0  # local ids below this are in the tables
-        self._offsets = np.zeros((N_BANDS, N_BUCKETS + 1), dtype=np.int64)
-        self._table = np.zeros((N_BANDS, 0), dtype=np.int64)
+        self._planned_n = 0
+        self.plan = plan_lsh(min_cosine, 0, recall)
+        self._probes = probe_masks(self.plan.bits, self.plan.probe_radius)
+        self._offsets = np.zeros((64 // self.plan.bits, (1 << self.plan.bits) + 1), dtype=np.int64)
+        self._table = np.zeros((64 // self.plan.bits, 0), dtype=np.int64)
+        self._tfps = np.zeros((64 // self.plan.bits, 0), dtype=np.uint64)
         self._stamp = np.zeros(64, dtype=np.int32)
         self._epoch = 0
+
+    @property
+    def probe_radius(self) -> int:
+        return self.plan.probe_radius
+
+    @property
+    def radius(self) -> int:
+        return self.plan.radius
 
     def __len__(self) -> int:
         return self._live
@@ -101,14 +152,19 @@ class LSHIndex:
         return int(ids.slots[lid])
 
     def rebuild(self) -> None:
-        """Fold the tail into the tables, dropping deleted ids when they pile up."""
+        """Fold the tail into the tables; re-plan when the size has doubled or halved."""
         ids = self._ids
         if ids.high - self._live > max(64, ids.high // 4):
             self._compact()
         n = ids.high
-        if self._table.shape[1] < n:
-            self._table = np.zeros((N_BANDS, max(n, 2 * self._table.shape[1])), dtype=np.int64)
-        build_tables(ids.fps, ids.alive, n, self._offsets, self._table)
+        if not self._planned_n or not self._planned_n // 2 <= self._live <= 2 * self._planned_n:
+            self._replan()
+        nbands = 64 // self.plan.bits
+        if self._table.shape[1] < n or self._table.shape[0] != nbands:
+            width = max(n, 2 * self._table.shape[1])
+            self._table = np.zeros((nbands, width), dtype=np.int64)
+            self._tfps = np.zeros((nbands, width), dtype=np.uint64)
+        build_tables(ids.fps, ids.alive, n, self.plan.bits, self._offsets, self._table, self._tfps)
         self._built = n
 
     def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
@@ -123,14 +179,23 @@ class LSHIndex:
         out_scores = np.empty(k, dtype=np.float32)
         found = lsh_topk(
             query, np.uint64(fingerprint), pool, ids.slots, ids.fps, ids.alive,
-            self._offsets, self._table, self._probes, self._built, ids.high,
-            self.radius, self._stamp, np.int32(self._epoch), out_ids, out_scores,
+            self.plan.bits, self._offsets, self._table, self._tfps, self._probes,
+            self._built, ids.high, self.plan.radius, self._stamp, np.int32(self._epoch),
+            out_ids, out_scores,
         )
         keys = ids.keys
         return [(keys[out_ids[j]], float(out_scores[j])) for j in range(found)]  # type: ignore[misc]
 
     def items(self) -> Iterator[tuple[str, int, int]]:
         return self._ids.items()
+
+    def _replan(self) -> None:
+        self._planned_n = max(self._live, 1)
+        plan = plan_lsh(self.min_cosine, self._planned_n, self.target_recall)
+        if plan.bits != self.plan.bits:
+            self._offsets = np.zeros((64 // plan.bits, (1 << plan.bits) + 1), dtype=np.int64)
+        self.plan = plan
+        self._probes = probe_masks(plan.bits, plan.probe_radius)
 
     def _tail_limit(self) -> int:
         return min(8192, max(256, self._ids.high // 16))

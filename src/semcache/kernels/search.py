@@ -4,13 +4,14 @@ Vectors are L2-normalised float32 rows of a pool matrix, so cosine is a dot
 product. An index addresses its entries by dense *local ids*; ``slots`` maps a
 local id to its pool row and ``alive`` marks the ones not deleted.
 
-The LSH tables split each 64-bit fingerprint into 4 bands of 16 bits and keep,
-per band, a counting-sorted table (CSR: ``offsets[band, key] ..
-offsets[band, key + 1]`` into ``ids[band]``). A query probes every bucket whose
-key is within ``probe radius`` bits of its own key in each band, drops
-candidates whose full 64-bit Hamming distance exceeds ``radius``, and re-ranks
-the rest by exact cosine. Entries added since the last build sit in a small
-tail of local ids that is scanned linearly.
+The LSH tables split each 64-bit fingerprint into ``64 / bits`` bands of
+``bits`` bits (8 or 16) and keep, per band, a counting-sorted table (CSR:
+``offsets[band, key] .. offsets[band, key + 1]`` into ``ids[band]`` and
+``tfps[band]``). A query probes every bucket whose key is within ``probe
+radius`` bits of its own key in each band, drops candidates whose full 64-bit
+Hamming distance exceeds ``radius`` (reading fingerprints in table order, not
+at random), and re-ranks the rest by exact cosine. Entries added since the
+last build sit in a small tail of local ids that is scanned linearly.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import numpy as np
 from ._jit import jit, popcount
 
 __all__ = [
-    "BAND_BITS",
-    "N_BANDS",
-    "N_BUCKETS",
     "build_tables",
     "dot_rows",
     "flat_topk",
@@ -30,10 +28,7 @@ __all__ = [
     "probe_masks",
 ]
 
-N_BANDS = 4
-BAND_BITS = 16
-N_BUCKETS = 1 << BAND_BITS
-_MASK16 = np.uint64(N_BUCKETS - 1)
+_U1 = np.uint64(1)
 
 
 @jit(fastmath=True)
@@ -85,28 +80,41 @@ def flat_topk(
 
 
 @jit()
-def build_tables(fps: np.ndarray, alive: np.ndarray, n: int, offsets: np.ndarray, ids: np.ndarray) -> int:
+def build_tables(
+    fps: np.ndarray,
+    alive: np.ndarray,
+    n: int,
+    bits: int,
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    tfps: np.ndarray,
+) -> int:
     """Counting-sort the live local ids < n into per-band bucket tables.
 
-    offsets: int64[N_BANDS, N_BUCKETS + 1], ids: int64[N_BANDS, >= n].
-    Returns the number of live ids placed in each band.
+    offsets: int64[64 // bits, 2**bits + 1]; ids: int64[64 // bits, >= n] and
+    tfps: uint64[64 // bits, >= n], the ids and their fingerprints in bucket
+    order. Returns the number of live ids placed in each band.
     """
+    nbands = 64 // bits
+    nbuckets = 1 << bits
+    mask = (_U1 << np.uint64(bits)) - _U1
     m = 0
-    for b in range(N_BANDS):
-        shift = np.uint64(b * BAND_BITS)
-        for key in range(N_BUCKETS + 1):
+    for b in range(nbands):
+        shift = np.uint64(b * bits)
+        for key in range(nbuckets + 1):
             offsets[b, key] = 0
         for lid in range(n):
             if alive[lid]:
-                offsets[b, np.int64((fps[lid] >> shift) & _MASK16) + 1] += 1
-        for key in range(N_BUCKETS):
+                offsets[b, np.int64((fps[lid] >> shift) & mask) + 1] += 1
+        for key in range(nbuckets):
             offsets[b, key + 1] += offsets[b, key]
-        m = offsets[b, N_BUCKETS]
-        cursor = offsets[b, :N_BUCKETS].copy()
+        m = offsets[b, nbuckets]
+        cursor = offsets[b, :nbuckets].copy()
         for lid in range(n):
             if alive[lid]:
-                key = np.int64((fps[lid] >> shift) & _MASK16)
+                key = np.int64((fps[lid] >> shift) & mask)
                 ids[b, cursor[key]] = lid
+                tfps[b, cursor[key]] = fps[lid]
                 cursor[key] += 1
     return m
 
@@ -119,8 +127,10 @@ def lsh_topk(
     slots: np.ndarray,
     fps: np.ndarray,
     alive: np.ndarray,
+    bits: int,
     offsets: np.ndarray,
     ids: np.ndarray,
+    tfps: np.ndarray,
     probes: np.ndarray,
     tail_lo: int,
     tail_hi: int,
@@ -132,21 +142,24 @@ def lsh_topk(
 ) -> int:
     """Multi-probe LSH top-k by exact cosine; returns how many were found.
 
-    ``stamp`` (int32 per local id) de-duplicates candidates seen in several
-    bands: an id is looked at once per query, the query's ``epoch``.
+    ``stamp`` (int32 per local id) de-duplicates the candidates that pass the
+    Hamming filter in several bands: each is scored once per query ``epoch``.
     """
     count = 0
     r = np.uint64(radius)
-    for b in range(N_BANDS):
-        key = (q_fp >> np.uint64(b * BAND_BITS)) & _MASK16
+    mask = (_U1 << np.uint64(bits)) - _U1
+    for b in range(64 // bits):
+        key = (q_fp >> np.uint64(b * bits)) & mask
         for p in range(probes.shape[0]):
             bucket = np.int64(key ^ probes[p])
             for t in range(offsets[b, bucket], offsets[b, bucket + 1]):
+                if popcount(tfps[b, t] ^ q_fp) > r:
+                    continue
                 lid = ids[b, t]
                 if stamp[lid] == epoch:
                     continue
                 stamp[lid] = epoch
-                if not alive[lid] or popcount(fps[lid] ^ q_fp) > r:
+                if not alive[lid]:
                     continue
                 count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
     for lid in range(tail_lo, tail_hi):
@@ -155,8 +168,8 @@ def lsh_topk(
     return count
 
 
-def probe_masks(probe_radius: int) -> np.ndarray:
-    """All 16-bit xor masks with at most ``probe_radius`` bits set, fewest bits first."""
-    masks = [m for m in range(N_BUCKETS) if m.bit_count() <= probe_radius]
+def probe_masks(bits: int, probe_radius: int) -> np.ndarray:
+    """All ``bits``-bit xor masks with at most ``probe_radius`` bits set, fewest bits first."""
+    masks = [m for m in range(1 << bits) if m.bit_count() <= probe_radius]
     masks.sort(key=lambda m: (m.bit_count(), m))
     return np.asarray(masks, dtype=np.uint64)
