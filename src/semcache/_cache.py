@@ -377,14 +377,15 @@ class SemanticCache:
         return check_embeddings(self._embedder.embed(texts), len(texts), self._embedder.dim)
 
     def _fingerprint(self, vecs: np.ndarray) -> np.ndarray:
-        from .kernels.simhash import pack_signs
+        """128-bit random-hyperplane SimHash of each row, as uint64[n, 2]."""
+        from .kernels.simhash import project_signs
 
         if self._planes is None:
             rng = np.random.default_rng(_PLANES_SEED)
-            self._planes = np.ascontiguousarray(rng.standard_normal((64, vecs.shape[1]), dtype=np.float32))
-        proj = np.ascontiguousarray(vecs @ self._planes.T)
-        out = np.empty(vecs.shape[0], dtype=np.uint64)
-        pack_signs(proj, out)
+            planes = rng.standard_normal((128, vecs.shape[1]), dtype=np.float32)
+            self._planes = np.ascontiguousarray(planes.T)
+        out = np.empty((vecs.shape[0], 2), dtype=np.uint64)
+        project_signs(vecs, self._planes, out)
         return out
 
     def _index_for(self, namespace: str) -> Any:
@@ -421,7 +422,7 @@ class SemanticCache:
         if index is None or self._pool is None or len(index) == 0:
             self._counts["misses"] += 1
             return None
-        fp = int(self._fingerprint(vec[None, :])[0])
+        fp = self._fingerprint(vec[None, :])[0]
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
         cands: list[tuple[str, float]] = []
@@ -446,7 +447,7 @@ class SemanticCache:
         if self._pool is None:
             self._pool = EmbeddingPool(vec.shape[1])
         slot = self._pool.add(vec[0])
-        fp = int(self._fingerprint(vec)[0])
+        fp = self._fingerprint(vec)[0]
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
         self._index_for(q.namespace).add(q.key, slot, fp)
         self._counts["puts"] += 1

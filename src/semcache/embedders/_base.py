@@ -30,7 +30,7 @@ def check_embeddings(vectors: object, n: int, dim: int, *, source: str = "embedd
     Rows are re-normalised (a model that forgot to normalise still works), but
     a wrong shape, a non-finite value or an all-zero row is an error.
     """
-    arr = np.asarray(vectors)
+    arr = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
     if arr.ndim == 1 and n == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2 or arr.shape != (n, dim):
@@ -39,12 +39,20 @@ def check_embeddings(vectors: object, n: int, dim: int, *, source: str = "embedd
         )
     if arr.dtype.kind not in "fiu":
         raise InvalidEmbeddingError(f"{source} must give numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise InvalidEmbeddingError(f"{source} gave a NaN or infinite value; expected finite numbers")
-    sq = np.einsum("ij,ij->i", arr, arr)
-    if not sq.all():
-        raise InvalidEmbeddingError(f"{source} gave an all-zero embedding; expected a non-zero vector")
-    if np.abs(sq - 1.0).max() > 2e-3:
+    from ..kernels.vectors import NOT_FINITE, NOT_UNIT, ZERO_ROW, check_rows
+
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    sq = np.empty(n, dtype=np.float64)
+    status, row = check_rows(arr, sq, 2e-3)
+    if status == NOT_FINITE:
+        raise InvalidEmbeddingError(
+            f"{source} gave a NaN or infinite value in row {row}; expected finite numbers"
+        )
+    if status == ZERO_ROW:
+        raise InvalidEmbeddingError(
+            f"{source} gave an all-zero embedding in row {row}; expected a non-zero vector"
+        )
+    if status == NOT_UNIT:
         arr = np.ascontiguousarray(arr / np.sqrt(sq)[:, None], dtype=np.float32)
     return arr

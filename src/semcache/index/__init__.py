@@ -59,7 +59,7 @@ class AutoIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._impl
 
-    def add(self, key: str, slot: int, fingerprint: int) -> None:
+    def add(self, key: str, slot: int, fingerprint: np.ndarray) -> None:
         self._impl.add(key, slot, fingerprint)
         n = len(self._impl)
         if isinstance(self._impl, FlatIndex) and n > self._next_check:
@@ -76,10 +76,10 @@ class AutoIndex:
     def remove(self, key: str) -> int | None:
         return self._impl.remove(key)
 
-    def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
+    def search(self, query: np.ndarray, fingerprint: np.ndarray, pool: np.ndarray, k: int) -> list[Candidate]:
         return self._impl.search(query, fingerprint, pool, k)
 
-    def items(self) -> Iterator[tuple[str, int, int]]:
+    def items(self) -> Iterator[tuple[str, int, np.ndarray]]:
         return self._impl.items()
 
 

@@ -17,16 +17,16 @@ class SearchIndex(Protocol):
 
     kind: str
 
-    def add(self, key: str, slot: int, fingerprint: int) -> None:
-        """Index entry ``key`` whose embedding is pool row ``slot``."""
+    def add(self, key: str, slot: int, fingerprint: np.ndarray) -> None:
+        """Index entry ``key`` whose embedding is pool row ``slot`` (fingerprint: uint64[2])."""
 
     def remove(self, key: str) -> int | None:
         """Forget ``key``; returns its pool slot, or None if it was not indexed."""
 
-    def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
+    def search(self, query: np.ndarray, fingerprint: np.ndarray, pool: np.ndarray, k: int) -> list[Candidate]:
         """Up to ``k`` (key, cosine) pairs, best first."""
 
-    def items(self) -> Iterator[tuple[str, int, int]]:
+    def items(self) -> Iterator[tuple[str, int, np.ndarray]]:
         """(key, slot, fingerprint) of every indexed entry."""
 
     def __len__(self) -> int: ...
@@ -39,7 +39,7 @@ class LocalIds:
 
     def __init__(self, capacity: int = 64) -> None:
         self.slots = np.zeros(capacity, dtype=np.int64)
-        self.fps = np.zeros(capacity, dtype=np.uint64)
+        self.fps = np.zeros((capacity, 2), dtype=np.uint64)
         self.alive = np.zeros(capacity, dtype=np.uint8)
         self.keys: list[str | None] = []
         self.lid_of: dict[str, int] = {}
@@ -49,7 +49,7 @@ class LocalIds:
         """Local ids handed out (live or dead)."""
         return len(self.keys)
 
-    def append(self, key: str, slot: int, fingerprint: int) -> int:
+    def append(self, key: str, slot: int, fingerprint: np.ndarray) -> int:
         lid = len(self.keys)
         if lid == self.slots.shape[0]:
             self._grow(2 * lid)
@@ -60,13 +60,13 @@ class LocalIds:
         self.lid_of[key] = lid
         return lid
 
-    def items(self) -> Iterator[tuple[str, int, int]]:
+    def items(self) -> Iterator[tuple[str, int, np.ndarray]]:
         for key, lid in list(self.lid_of.items()):
-            yield key, int(self.slots[lid]), int(self.fps[lid])
+            yield key, int(self.slots[lid]), self.fps[lid].copy()
 
     def _grow(self, capacity: int) -> None:
         for name in ("slots", "fps", "alive"):
             old = getattr(self, name)
-            new = np.zeros(capacity, dtype=old.dtype)
+            new = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
             new[: old.shape[0]] = old
             setattr(self, name, new)

@@ -26,7 +26,7 @@ class FlatIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._ids.lid_of
 
-    def add(self, key: str, slot: int, fingerprint: int) -> None:
+    def add(self, key: str, slot: int, fingerprint: np.ndarray) -> None:
         self.remove(key)
         self._ids.append(key, slot, fingerprint)
 
@@ -48,7 +48,7 @@ class FlatIndex:
         ids.alive[last] = 0
         return slot
 
-    def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
+    def search(self, query: np.ndarray, fingerprint: np.ndarray, pool: np.ndarray, k: int) -> list[Candidate]:
         ids = self._ids
         out_ids = np.empty(k, dtype=np.int64)
         out_scores = np.empty(k, dtype=np.float32)
@@ -56,5 +56,5 @@ class FlatIndex:
         keys = ids.keys
         return [(keys[out_ids[j]], float(out_scores[j])) for j in range(found)]  # type: ignore[misc]
 
-    def items(self) -> Iterator[tuple[str, int, int]]:
+    def items(self) -> Iterator[tuple[str, int, np.ndarray]]:
         return self._ids.items()

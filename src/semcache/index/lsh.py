@@ -1,7 +1,7 @@
 """SimHash-LSH search: random-hyperplane fingerprints, banded tables, multi-probe.
 
-Each entry's 64-bit fingerprint (bit i: sign of ``v @ planes[i]``) is split
-into ``64 / bits`` bands of ``bits`` bits, with a bucket table per band. For
+Each entry has a 128-bit fingerprint (bit i: sign of ``v @ planes[i]``) whose
+first 64 bits are split into ``64 / bits`` bands of ``bits`` bits, with a bucket table per band. For
 two vectors at cosine c each bit differs independently with probability
 p = acos(c) / pi, so the chance that some band lies within ``probe_radius``
 bits of the query's is
@@ -12,8 +12,8 @@ A *plan* (bits, probe radius) is chosen for ``min_cosine``, the lowest cosine
 the cache's decision can accept: among the plans whose modelled recall there
 reaches ``recall``, the one with the least expected work at the current size
 (probed buckets cost a cache miss each; scanned fingerprints are read in
-order). Survivors of a full-fingerprint Hamming filter (a radius that loses at
-most 1e-3 of pairs at ``min_cosine``) are re-ranked by exact cosine.
+order). Survivors of a 128-bit Hamming filter (a radius that loses at most
+1e-3 of pairs at ``min_cosine``) are re-ranked by exact cosine.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from ._base import Candidate, LocalIds
 __all__ = ["LSHIndex", "LSHPlan", "lsh_parameters", "lsh_recall", "plan_lsh"]
 
 # (band bits, largest probe radius worth trying)
-_LAYOUTS = ((8, 2), (16, 3))
-_PROBE_COST = 40.0  # ns: a bucket's offsets and first fingerprint are cache misses
-_SCAN_COST = 1.0  # ns: one fingerprint popcount, read in order
+_LAYOUTS = ((8, 2), (10, 2), (12, 3), (16, 3))
+_PROBE_COST = 45.0  # ns: a probed bucket starts with a cache miss (offsets, first fingerprints)
+_SCAN_COST = 2.5  # ns: one fingerprint pair read in order and popcounted
 _HAMMING_LOSS = 1e-3
 
 
@@ -51,13 +51,16 @@ def lsh_recall(cosine: float, probe_radius: int, bits: int = 16) -> float:
     return 1.0 - (1.0 - band) ** (64 // bits)
 
 
+FINGERPRINT_BITS = 128
+
+
 def hamming_radius(min_cosine: float) -> int:
-    """The smallest radius that keeps all but 1e-3 of pairs at ``min_cosine``."""
+    """The smallest 128-bit radius that keeps all but 1e-3 of pairs at ``min_cosine``."""
     p = _flip_probability(min_cosine)
-    for r in range(65):
-        if 1.0 - _binom_cdf(64, p, r) <= _HAMMING_LOSS:
+    for r in range(FINGERPRINT_BITS + 1):
+        if 1.0 - _binom_cdf(FINGERPRINT_BITS, p, r) <= _HAMMING_LOSS:
             return r
-    return 64
+    return FINGERPRINT_BITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ class LSHIndex:
         self._probes = probe_masks(self.plan.bits, self.plan.probe_radius)
         self._offsets = np.zeros((64 // self.plan.bits, (1 << self.plan.bits) + 1), dtype=np.int64)
         self._table = np.zeros((64 // self.plan.bits, 0), dtype=np.int64)
-        self._tfps = np.zeros((64 // self.plan.bits, 0), dtype=np.uint64)
+        self._tfps = np.zeros((64 // self.plan.bits, 0, 2), dtype=np.uint64)
         self._stamp = np.zeros(64, dtype=np.int32)
         self._epoch = 0
 
@@ -134,7 +137,7 @@ class LSHIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._ids.lid_of
 
-    def add(self, key: str, slot: int, fingerprint: int) -> None:
+    def add(self, key: str, slot: int, fingerprint: np.ndarray) -> None:
         self.remove(key)
         self._ids.append(key, slot, fingerprint)
         self._live += 1
@@ -163,11 +166,11 @@ class LSHIndex:
         if self._table.shape[1] < n or self._table.shape[0] != nbands:
             width = max(n, 2 * self._table.shape[1])
             self._table = np.zeros((nbands, width), dtype=np.int64)
-            self._tfps = np.zeros((nbands, width), dtype=np.uint64)
+            self._tfps = np.zeros((nbands, width, 2), dtype=np.uint64)
         build_tables(ids.fps, ids.alive, n, self.plan.bits, self._offsets, self._table, self._tfps)
         self._built = n
 
-    def search(self, query: np.ndarray, fingerprint: int, pool: np.ndarray, k: int) -> list[Candidate]:
+    def search(self, query: np.ndarray, fingerprint: np.ndarray, pool: np.ndarray, k: int) -> list[Candidate]:
         ids = self._ids
         if self._stamp.shape[0] < ids.high:
             self._stamp = np.zeros(max(ids.high, 2 * self._stamp.shape[0]), dtype=np.int32)
@@ -178,7 +181,7 @@ class LSHIndex:
         out_ids = np.empty(k, dtype=np.int64)
         out_scores = np.empty(k, dtype=np.float32)
         found = lsh_topk(
-            query, np.uint64(fingerprint), pool, ids.slots, ids.fps, ids.alive,
+            query, fingerprint, pool, ids.slots, ids.fps, ids.alive,
             self.plan.bits, self._offsets, self._table, self._tfps, self._probes,
             self._built, ids.high, self.plan.radius, self._stamp, np.int32(self._epoch),
             out_ids, out_scores,
@@ -186,7 +189,7 @@ class LSHIndex:
         keys = ids.keys
         return [(keys[out_ids[j]], float(out_scores[j])) for j in range(found)]  # type: ignore[misc]
 
-    def items(self) -> Iterator[tuple[str, int, int]]:
+    def items(self) -> Iterator[tuple[str, int, np.ndarray]]:
         return self._ids.items()
 
     def _replan(self) -> None:

@@ -4,13 +4,16 @@ Vectors are L2-normalised float32 rows of a pool matrix, so cosine is a dot
 product. An index addresses its entries by dense *local ids*; ``slots`` maps a
 local id to its pool row and ``alive`` marks the ones not deleted.
 
-The LSH tables split each 64-bit fingerprint into ``64 / bits`` bands of
-``bits`` bits (8 or 16) and keep, per band, a counting-sorted table (CSR:
-``offsets[band, key] .. offsets[band, key + 1]`` into ``ids[band]`` and
-``tfps[band]``). A query probes every bucket whose key is within ``probe
-radius`` bits of its own key in each band, drops candidates whose full 64-bit
-Hamming distance exceeds ``radius`` (reading fingerprints in table order, not
-at random), and re-ranks the rest by exact cosine. Entries added since the
+Fingerprints are 128-bit random-hyperplane SimHashes held as uint64 pairs
+(``fps[lid, 0]``, ``fps[lid, 1]``). The LSH tables split the first word into
+``64 / bits`` bands of ``bits`` bits (8 or 16) and keep, per band, a
+counting-sorted table (CSR: ``offsets[band, key] .. offsets[band, key + 1]``
+into ``ids[band]`` and ``tfps[band]``). A query probes every bucket whose key
+is within ``probe radius`` bits of its own key in each band, drops candidates
+whose 128-bit Hamming distance exceeds ``radius`` (reading fingerprints in
+table order, not at random; 128 bits make this filter sharp enough that
+almost only true neighbours reach the cosine), and re-ranks the rest by exact
+cosine. Entries added since the
 last build sit in a small tail of local ids that is scanned linearly.
 """
 
@@ -92,7 +95,7 @@ def build_tables(
     """Counting-sort the live local ids < n into per-band bucket tables.
 
     offsets: int64[64 // bits, 2**bits + 1]; ids: int64[64 // bits, >= n] and
-    tfps: uint64[64 // bits, >= n], the ids and their fingerprints in bucket
+    tfps: uint64[64 // bits, >= n, 2], the ids and their fingerprints in bucket
     order. Returns the number of live ids placed in each band.
     """
     nbands = 64 // bits
@@ -105,16 +108,17 @@ def build_tables(
             offsets[b, key] = 0
         for lid in range(n):
             if alive[lid]:
-                offsets[b, np.int64((fps[lid] >> shift) & mask) + 1] += 1
+                offsets[b, np.int64((fps[lid, 0] >> shift) & mask) + 1] += 1
         for key in range(nbuckets):
             offsets[b, key + 1] += offsets[b, key]
         m = offsets[b, nbuckets]
         cursor = offsets[b, :nbuckets].copy()
         for lid in range(n):
             if alive[lid]:
-                key = np.int64((fps[lid] >> shift) & mask)
+                key = np.int64((fps[lid, 0] >> shift) & mask)
                 ids[b, cursor[key]] = lid
-                tfps[b, cursor[key]] = fps[lid]
+                tfps[b, cursor[key], 0] = fps[lid, 0]
+                tfps[b, cursor[key], 1] = fps[lid, 1]
                 cursor[key] += 1
     return m
 
@@ -122,7 +126,7 @@ def build_tables(
 @jit(fastmath=True)
 def lsh_topk(
     q: np.ndarray,
-    q_fp: np.uint64,
+    q_fp: np.ndarray,
     pool: np.ndarray,
     slots: np.ndarray,
     fps: np.ndarray,
@@ -148,12 +152,14 @@ def lsh_topk(
     count = 0
     r = np.uint64(radius)
     mask = (_U1 << np.uint64(bits)) - _U1
+    q0 = q_fp[0]
+    q1 = q_fp[1]
     for b in range(64 // bits):
-        key = (q_fp >> np.uint64(b * bits)) & mask
+        key = (q0 >> np.uint64(b * bits)) & mask
         for p in range(probes.shape[0]):
             bucket = np.int64(key ^ probes[p])
             for t in range(offsets[b, bucket], offsets[b, bucket + 1]):
-                if popcount(tfps[b, t] ^ q_fp) > r:
+                if popcount(tfps[b, t, 0] ^ q0) + popcount(tfps[b, t, 1] ^ q1) > r:
                     continue
                 lid = ids[b, t]
                 if stamp[lid] == epoch:
@@ -163,7 +169,7 @@ def lsh_topk(
                     continue
                 count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
     for lid in range(tail_lo, tail_hi):
-        if alive[lid] and popcount(fps[lid] ^ q_fp) <= r:
+        if alive[lid] and popcount(fps[lid, 0] ^ q0) + popcount(fps[lid, 1] ^ q1) <= r:
             count = _push(out_ids, out_scores, count, lid, _dot(pool, slots[lid], q))
     return count
 

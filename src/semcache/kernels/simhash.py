@@ -26,6 +26,7 @@ __all__ = [
     "band_keys",
     "band_keys_into",
     "pack_signs",
+    "project_signs",
     "simhash_buffer",
     "simhash_texts",
     "simhash_vectors",
@@ -257,6 +258,30 @@ def pack_signs(proj: np.ndarray, out: np.ndarray) -> None:
             if proj[k, i] > 0:
                 v |= _U1 << np.uint64(i)
         out[k] = v
+
+
+@jit(fastmath=True)
+def project_signs(vectors: np.ndarray, planes_t: np.ndarray, out: np.ndarray) -> None:
+    """out[k, w] has bit i set iff vectors[k] @ planes_t[:, 64 * w + i] > 0.
+
+    ``planes_t`` is the transposed plane matrix (d, 64 * words), so the inner
+    loop runs along contiguous memory and vectorises; for a handful of rows
+    this beats a BLAS call plus ``pack_signs``.
+    """
+    d, nplanes = planes_t.shape
+    acc = np.empty(nplanes, np.float32)
+    for k in range(vectors.shape[0]):
+        acc[:] = 0.0
+        for t in range(d):
+            x = vectors[k, t]
+            for i in range(nplanes):
+                acc[i] += x * planes_t[t, i]
+        for w in range(nplanes // 64):
+            v = _U0
+            for i in range(64):
+                if acc[64 * w + i] > 0:
+                    v |= _U1 << np.uint64(i)
+            out[k, w] = v
 
 
 def simhash_vectors(vectors: np.ndarray, planes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,34 @@
+"""Checks over embedding rows, in one pass and without temporaries."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+
+__all__ = ["NOT_FINITE", "NOT_UNIT", "OK", "ZERO_ROW", "check_rows"]
+
+OK = 0
+NOT_UNIT = 1
+ZERO_ROW = 2
+NOT_FINITE = 3
+
+
+@jit()
+def check_rows(rows: np.ndarray, sq: np.ndarray, tol: float) -> tuple[int, int]:
+    """(status, row): NOT_FINITE/ZERO_ROW name the first bad row; NOT_UNIT if any
+    row's squared norm is off 1 by more than ``tol`` (sq holds the squared norms)."""
+    status = OK
+    for k in range(rows.shape[0]):
+        s = 0.0
+        for t in range(rows.shape[1]):
+            x = rows[k, t]
+            if not np.isfinite(x):
+                return NOT_FINITE, k
+            s += x * x
+        if s == 0.0:
+            return ZERO_ROW, k
+        sq[k] = s
+        if abs(s - 1.0) > tol:
+            status = NOT_UNIT
+    return status, -1
