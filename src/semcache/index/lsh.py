@@ -156,9 +156,9 @@ class LSHIndex:
 
     def rebuild(self) -> None:
         """Fold the tail into the tables; re-plan when the size has doubled or halved."""
-        ids = self._ids
-        if ids.high - self._live > max(64, ids.high // 4):
+        if self._ids.high - self._live > max(64, self._ids.high // 4):
             self._compact()
+        ids = self._ids
         n = ids.high
         if not self._planned_n or not self._planned_n // 2 <= self._live <= 2 * self._planned_n:
             self._replan()

