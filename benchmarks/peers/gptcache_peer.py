@@ -102,7 +102,7 @@ def _tail(text: str, n: int = 1500) -> str:
 
 @contextlib.contextmanager
 def _install_lock(venv: Path):
-    """Serialise venv creation between concurrent benchmark processes (lock file outside the repo)."""
+    """Serialise venv creation between concurrent processes (lock file outside the repo)."""
     tag = hashlib.sha1(str(venv).encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"semcache-gptcache-venv-{tag}.lock"
     try:
@@ -147,7 +147,7 @@ print(json.dumps({"gptcache": gptcache.__version__, "packages": versions,
 
 
 def ensure_venv(verbose: bool = False) -> dict:
-    """Create/populate the GPTCache venv if needed; return its info (python path, versions, install time).
+    """Create/populate the GPTCache venv if needed; return its info (python, versions, timing).
 
     Raises RuntimeError("GPTCache could not be installed: ...") on any failure.
     """
@@ -163,39 +163,73 @@ def ensure_venv(verbose: bool = False) -> dict:
             shutil.rmtree(venv, ignore_errors=True)  # never leave a half-built venv behind
             return RuntimeError(f"GPTCache could not be installed into {venv}: {why}")
 
-        log = (lambda msg: print(f"[gptcache_peer] {msg}", file=sys.stderr, flush=True)) if verbose else (lambda msg: None)
+        log = (
+            (lambda msg: print(f"[gptcache_peer] {msg}", file=sys.stderr, flush=True))
+            if verbose
+            else (lambda msg: None)
+        )
         t0 = time.perf_counter()
         if venv.exists():
             log(f"removing incomplete venv {venv}")
             shutil.rmtree(venv, ignore_errors=True)
         log(f"creating venv {venv}")
         try:
-            proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True,
-                                  timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise fail(f"`python -m venv` failed: {exc!r}") from exc
         if proc.returncode != 0:
-            raise fail(f"`python -m venv` exited {proc.returncode}: {_tail(proc.stderr or proc.stdout)}")
+            raise fail(
+                f"`python -m venv` exited {proc.returncode}: {_tail(proc.stderr or proc.stdout)}"
+            )
         py = _venv_python(venv)
         env = _clean_env(venv)
         cmd = [str(py), "-m", "pip", "install", "--no-input", "--retries", "2", *REQUIREMENTS]
         log("running: " + " ".join(cmd[1:]))
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=_INSTALL_TIMEOUT_S)
+            proc = subprocess.run(
+                cmd,
+                check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=_INSTALL_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired as exc:
             raise fail(f"pip install timed out after {_INSTALL_TIMEOUT_S}s (no network?)") from exc
         except (OSError, subprocess.SubprocessError) as exc:
             raise fail(f"pip install could not run: {exc!r}") from exc
         if proc.returncode != 0:
-            raise fail(f"`pip install {' '.join(REQUIREMENTS)}` exited {proc.returncode} "
-                       f"(no network / package index unreachable?): {_tail(proc.stderr or proc.stdout)}")
+            raise fail(
+                f"`pip install {' '.join(REQUIREMENTS)}` exited {proc.returncode} "
+                f"(no network / package index unreachable?): {_tail(proc.stderr or proc.stdout)}"
+            )
         try:
-            probe = subprocess.run([str(py), "-c", _PROBE, json.dumps(_MODULES_TO_CHECK), json.dumps(_DISTS_TO_RECORD)],
-                                   capture_output=True, text=True, env=env, timeout=300)
+            probe = subprocess.run(
+                [
+                    str(py),
+                    "-c",
+                    _PROBE,
+                    json.dumps(_MODULES_TO_CHECK),
+                    json.dumps(_DISTS_TO_RECORD),
+                ],
+                check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise fail(f"import check could not run: {exc!r}") from exc
         if probe.returncode != 0:
-            raise fail(f"installed, but importing {_MODULES_TO_CHECK} failed: {_tail(probe.stderr)}")
+            raise fail(
+                f"installed, but importing {_MODULES_TO_CHECK} failed: {_tail(probe.stderr)}"
+            )
         info = json.loads(probe.stdout.strip().splitlines()[-1])
         if info["gptcache"] != GPTCACHE_VERSION:
             raise fail(f"expected gptcache {GPTCACHE_VERSION}, got {info['gptcache']}")
@@ -212,9 +246,19 @@ def ensure_venv(verbose: bool = False) -> dict:
 
 # --------------------------------------------------------------------------- driver (main env)
 
-def run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, *, mode: str | None = None,
-                        max_size: int | str = "auto", tmp_dir: str | None = None, timeout: float | None = None,
-                        verbose: bool = False) -> dict:
+
+def run_gptcache_report(
+    cached_texts,
+    cached_vecs,
+    query_texts,
+    query_vecs,
+    *,
+    mode: str | None = None,
+    max_size: int | str = "auto",
+    tmp_dir: str | None = None,
+    timeout: float | None = None,
+    verbose: bool = False,
+) -> dict:
     """Run GPTCache in its venv and return the full report (results + version + config + timings).
 
     mode defaults to "warm" when cached_texts is given, else "cold".  tmp_dir: parent of the per-run
@@ -227,8 +271,10 @@ def run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, *, m
         mode = "cold" if cached_texts is None else "warm"
     if mode not in ("warm", "cold"):
         raise ValueError(f"mode must be 'warm' or 'cold', not {mode!r}")
-    arrays = {"query_texts": np.asarray([str(t) for t in query_texts], dtype=np.str_),
-              "query_vecs": np.ascontiguousarray(query_vecs, dtype=np.float32)}
+    arrays = {
+        "query_texts": np.asarray([str(t) for t in query_texts], dtype=np.str_),
+        "query_vecs": np.ascontiguousarray(query_vecs, dtype=np.float32),
+    }
     if mode == "warm":
         if cached_texts is None or cached_vecs is None:
             raise ValueError("warm mode needs cached_texts and cached_vecs")
@@ -239,7 +285,7 @@ def run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, *, m
     with tempfile.TemporaryDirectory(prefix="gptcache-peer-io-") as tmp:
         inp, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
         np.savez(inp, **arrays)
-        _run_worker(info, inp, out, mode, max_size, timeout, tmp_dir)
+        _run_worker(info, inp, out, mode, max_size=max_size, timeout=timeout, tmp_dir=tmp_dir)
         report = json.loads(out.read_text())
     report["install_seconds"] = info.get("install_seconds")
     return report
@@ -247,34 +293,64 @@ def run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, *, m
 
 def run_gptcache(cached_texts, cached_vecs, query_texts, query_vecs, **kwargs) -> list[dict]:
     """Per-query rows ``{"hit", "cached", "latency_us"}``; see run_gptcache_report for kwargs."""
-    return run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, **kwargs)["results"]
+    return run_gptcache_report(cached_texts, cached_vecs, query_texts, query_vecs, **kwargs)[
+        "results"
+    ]
 
 
-def _run_worker(info: dict, inp: Path, out: Path, mode: str, max_size, timeout, tmp_dir=None) -> None:
+def _run_worker(
+    info: dict,
+    inp: Path,
+    out: Path,
+    mode: str,
+    *,
+    max_size,
+    timeout,
+    tmp_dir=None,
+) -> None:
     venv = venv_dir()
-    cmd = [info["python_path"], str(_HERE), "run", "--in-venv", "--input", str(Path(inp).resolve()),
-           "--output", str(Path(out).resolve()), "--mode", mode, "--max-size", str(max_size)]
+    cmd = [
+        info["python_path"],
+        str(_HERE),
+        "run",
+        "--in-venv",
+        "--input",
+        str(Path(inp).resolve()),
+        "--output",
+        str(Path(out).resolve()),
+        "--mode",
+        mode,
+        "--max-size",
+        str(max_size),
+    ]
     if tmp_dir:
         cmd += ["--tmp-dir", str(Path(tmp_dir).resolve())]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(venv), timeout=timeout)
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, env=_clean_env(venv), timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"GPTCache run failed: timed out after {timeout}s") from exc
     if proc.returncode != 0:
-        raise RuntimeError(f"GPTCache run failed (exit {proc.returncode}): {_tail(proc.stderr or proc.stdout)}")
+        raise RuntimeError(
+            f"GPTCache run failed (exit {proc.returncode}): {_tail(proc.stderr or proc.stdout)}"
+        )
 
 
 # --------------------------------------------------------------------------- worker (GPTCache venv)
 
+
 def _forbid_auto_install() -> None:
-    """GPTCache `pip install`s missing optional deps on import (shell `pip`, i.e. whatever is on PATH).
+    """GPTCache `pip install`s missing optional deps on import (shell `pip`: whatever is on PATH).
     Make that an error instead, so nothing is ever installed behind our back."""
     import gptcache.utils as gu
     import gptcache.utils.dependency_control as dc
 
-    def _refuse(package, warn=False):  # noqa: ARG001
-        raise RuntimeError(f"GPTCache wanted to pip-install {package!r} at run time; "
-                           f"add it to REQUIREMENTS in {_HERE.name} instead")
+    def _refuse(package, warn=False):
+        raise RuntimeError(
+            f"GPTCache wanted to pip-install {package!r} at run time; "
+            f"add it to REQUIREMENTS in {_HERE.name} instead"
+        )
 
     dc.prompt_install = _refuse
     gu.prompt_install = _refuse
@@ -289,7 +365,9 @@ def _load_npz(path: Path, mode: str):
     except ValueError:  # object-dtype string arrays; our own input file, so pickle is acceptable
         data = np.load(path, allow_pickle=True)
         arrays = {k: data[k] for k in data.files}
-    keys = ["query_texts", "query_vecs"] + (["cached_texts", "cached_vecs"] if mode == "warm" else [])
+    keys = ["query_texts", "query_vecs"] + (
+        ["cached_texts", "cached_vecs"] if mode == "warm" else []
+    )
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise SystemExit(f"{path}: missing arrays {missing} for mode {mode}")
@@ -313,7 +391,7 @@ def _lookup_table(texts, vecs):
     import numpy as np
 
     table, conflicts = {}, 0
-    for t, v in zip(texts, vecs):
+    for t, v in zip(texts, vecs, strict=True):
         if t in table:
             conflicts += int(not np.allclose(table[t], v, atol=1e-5))
             continue
@@ -344,7 +422,9 @@ def _worker(inp: Path, out: Path, mode: str, max_size_arg: str, tmp_dir: str | N
     # (CacheBase("sqlite") -> sqlite:///./sqlite.db, VectorBase("faiss") -> ./faiss.index), so we
     # chdir into the temp dir; this also catches any other file GPTCache writes to the cwd.
     workdir = tempfile.mkdtemp(prefix="gptcache-peer-run-", dir=tmp_dir)
-    atexit.register(shutil.rmtree, workdir, True)  # registered before Cache.init's atexit -> runs after it
+    atexit.register(
+        shutil.rmtree, workdir, True
+    )  # registered before Cache.init's atexit -> runs after it
     os.chdir(workdir)
 
     tables = {"query": _lookup_table(q_texts, q_vecs)}
@@ -352,15 +432,24 @@ def _worker(inp: Path, out: Path, mode: str, max_size_arg: str, tmp_dir: str | N
         tables["cached"] = _lookup_table(c_texts, c_vecs)
     current = {"table": None}
 
-    def embedding_func(text, **_):  # GPTCache embeds nothing itself: precomputed all-MiniLM-L6-v2 vectors
+    def embedding_func(
+        text, **_
+    ):  # GPTCache embeds nothing itself: precomputed all-MiniLM-L6-v2 vectors
         return current["table"][text]
 
-    data_manager = get_data_manager(CacheBase("sqlite"), VectorBase("faiss", dimension=dim), max_size=max_size)
+    data_manager = get_data_manager(
+        CacheBase("sqlite"), VectorBase("faiss", dimension=dim), max_size=max_size
+    )
     evaluation = SearchDistanceEvaluation()
     config = Config()
     cache = Cache()
-    cache.init(pre_embedding_func=get_prompt, embedding_func=embedding_func, data_manager=data_manager,
-               similarity_evaluation=evaluation, config=config)
+    cache.init(
+        pre_embedding_func=get_prompt,
+        embedding_func=embedding_func,
+        data_manager=data_manager,
+        similarity_evaluation=evaluation,
+        config=config,
+    )
 
     put_ns = 0
     if mode == "warm":
@@ -407,27 +496,53 @@ def _worker(inp: Path, out: Path, mode: str, max_size_arg: str, tmp_dir: str | N
         "hits": hits,
         "hit_rate": hits / len(results) if results else 0.0,
         "stored_entries": data_manager.v.count(),
-        "timing": {"put_total_s": put_ns / 1e9, "get_total_s": get_ns / 1e9,
-                   "latency": "time.perf_counter_ns() around gptcache.adapter.api.get (embedding = dict lookup)"},
+        "timing": {
+            "put_total_s": put_ns / 1e9,
+            "get_total_s": get_ns / 1e9,
+            "latency": (
+                "time.perf_counter_ns() around gptcache.adapter.api.get (embedding = dict lookup)"
+            ),
+        },
         "config": {
-            "api": "gptcache.adapter.api.put(text, text, cache_obj=cache) / gptcache.adapter.api.get(text, cache_obj=cache)",
-            "cache": "gptcache.Cache() (private instance), Cache.init(...) below; other init args GPTCache defaults",
+            "api": (
+                "gptcache.adapter.api.put(text, text, cache_obj=cache) / "
+                "gptcache.adapter.api.get(text, cache_obj=cache)"
+            ),
+            "cache": (
+                "gptcache.Cache() (private instance), Cache.init(...) below; "
+                "other init args GPTCache defaults"
+            ),
             "pre_embedding_func": "gptcache.processor.pre.get_prompt",
-            "embedding_func": "dict lookup text -> precomputed vector (no GPTCache embedding model)",
+            "embedding_func": "dict lookup text -> precomputed vector (no GPTCache model)",
             "embedding_dim": dim,
-            "data_manager": f"get_data_manager(CacheBase('sqlite'), VectorBase('faiss', dimension={dim}), max_size={max_size})",
+            "data_manager": (
+                f"get_data_manager(CacheBase('sqlite'), VectorBase('faiss', dimension={dim}), "
+                f"max_size={max_size})"
+            ),
             "max_size": max_size,
-            "max_size_note": ("auto: GPTCache default 1000 raised to the number of storable entries (no eviction)"
-                              if max_size_arg == "auto" else "set explicitly"),
+            "max_size_note": (
+                "auto: GPTCache default 1000 raised to the number of storable entries (no eviction)"
+                if max_size_arg == "auto"
+                else "set explicitly"
+            ),
             "eviction": "GPTCache default: memory LRU, clean_size=20% of max_size",
-            "vector_store": "faiss IndexIDMap(Flat), METRIC_L2 (squared L2), GPTCache-normalised vectors",
+            "vector_store": "faiss IDMap,Flat, METRIC_L2 (squared L2), GPTCache-normalised vectors",
             "vector_top_k": getattr(data_manager.v, "_top_k", None),
-            "similarity_evaluation": f"SearchDistanceEvaluation(max_distance={max_d}, positive={evaluation.positive})",
+            "similarity_evaluation": (
+                f"SearchDistanceEvaluation(max_distance={max_d}, positive={evaluation.positive})"
+            ),
             "similarity_threshold": thr,
             "rank_threshold": rank_thr,
-            "effective_cosine_threshold": (1.0 - (max_d - rank_thr) / 2.0) if not evaluation.positive else None,
-            "effective_rule": "hit iff max_distance - min(||q-c||^2, max_distance) >= threshold*max_distance",
-            "post_process_messages_func": "gptcache.processor.post.temperature_softmax (temperature 0 -> best score)",
+            "effective_cosine_threshold": (1.0 - (max_d - rank_thr) / 2.0)
+            if not evaluation.positive
+            else None,
+            "effective_rule": (
+                "hit iff max_distance - min(||q-c||^2, max_distance) "
+                ">= threshold*max_distance (top-1 neighbour)"
+            ),
+            "post_process_messages_func": (
+                "gptcache.processor.post.temperature_softmax (temperature 0 -> best score)"
+            ),
             "cache_enable_func": "gptcache.utils.cache_func.cache_all",
             "storage_dir_parent": str(Path(workdir).parent),
             "auto_flush": config.auto_flush,
@@ -443,6 +558,7 @@ def _worker(inp: Path, out: Path, mode: str, max_size_arg: str, tmp_dir: str | N
 
 # --------------------------------------------------------------------------- CLI
 
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -452,8 +568,14 @@ def main(argv=None) -> int:
     rp.add_argument("--input", required=True, type=Path)
     rp.add_argument("--output", required=True, type=Path)
     rp.add_argument("--mode", choices=["warm", "cold"], default="warm")
-    rp.add_argument("--max-size", default="auto", help="data manager max_size: 'auto' (no eviction) or an int")
-    rp.add_argument("--tmp-dir", default=None, help="parent dir for the per-run sqlite/faiss files (default: system temp)")
+    rp.add_argument(
+        "--max-size", default="auto", help="data manager max_size: 'auto' (no eviction) or an int"
+    )
+    rp.add_argument(
+        "--tmp-dir",
+        default=None,
+        help="parent dir for the per-run sqlite/faiss files (default: system temp)",
+    )
     rp.add_argument("--timeout", type=float, default=None)
     rp.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -463,18 +585,42 @@ def main(argv=None) -> int:
     try:
         if args.cmd == "setup":
             info = ensure_venv(verbose=not args.quiet)
-            print(json.dumps({k: info.get(k) for k in ("python_path", "gptcache", "packages", "install_seconds",
-                                                       "freshly_installed")}, indent=1))
+            print(
+                json.dumps(
+                    {
+                        k: info.get(k)
+                        for k in (
+                            "python_path",
+                            "gptcache",
+                            "packages",
+                            "install_seconds",
+                            "freshly_installed",
+                        )
+                    },
+                    indent=1,
+                )
+            )
             return 0
         if args.in_venv:
             _worker(args.input, args.output, args.mode, args.max_size, args.tmp_dir)
             return 0
         info = ensure_venv(verbose=True)
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        _run_worker(info, args.input, args.output, args.mode, args.max_size, args.timeout, args.tmp_dir)
+        _run_worker(
+            info,
+            args.input,
+            args.output,
+            args.mode,
+            max_size=args.max_size,
+            timeout=args.timeout,
+            tmp_dir=args.tmp_dir,
+        )
         rep = json.loads(args.output.read_text())
-        print(f"GPTCache {rep['gptcache_version']} {rep['mode']}: {rep['hits']}/{rep['n_queries']} hits "
-              f"({rep['hit_rate']:.3f}) -> {args.output}")
+        print(
+            f"GPTCache {rep['gptcache_version']} {rep['mode']}: "
+            f"{rep['hits']}/{rep['n_queries']} hits "
+            f"({rep['hit_rate']:.3f}) -> {args.output}"
+        )
         return 0
     except RuntimeError as exc:
         print(f"GPTCache: not run ({exc})", file=sys.stderr)
