@@ -26,6 +26,7 @@ from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
 from .tiers.lru import EvictReason, LRUTier
 from .tiers.pool import EmbeddingPool, resolve_device
+from .tiers.pool_gpu import CupyEmbeddingPool
 from .verify import CosineVerifier, Verifier, cosine_for_precision
 
 __all__ = ["CacheStats", "Hit", "SemanticCache"]
@@ -125,7 +126,10 @@ class SemanticCache:
     index:
         ``"auto"`` (exact while small, SimHash-LSH when large), ``"flat"`` or ``"lsh"``.
     device:
-        Where the embedding pool lives: ``"cpu"``, ``"auto"`` or ``"gpu"``.
+        Where the embedding pool lives: ``"cpu"``, ``"auto"`` (the GPU when CuPy
+        finds one, else the CPU, logged once) or ``"gpu"`` (raises
+        :class:`~semcache.DeviceUnavailableError` without one). On the GPU the
+        pool is CuPy unified memory and search is exact whatever ``index`` says.
     """
 
     def __init__(
@@ -167,7 +171,9 @@ class SemanticCache:
         if timer is not None:
             lru_kwargs["timer"] = timer
         self._lru: LRUTier[str, _Entry] = LRUTier(max_entries, max_bytes, **lru_kwargs)
-        self._pool: EmbeddingPool | None = None
+        self._pool: EmbeddingPool | CupyEmbeddingPool | None = None
+        if self._device == "gpu":  # made now, so a cap too small for max_entries fails here
+            self._pool = CupyEmbeddingPool(self._embedder.dim, min_rows=max_entries + 1)
         self._planes: np.ndarray | None = None
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -391,9 +397,14 @@ class SemanticCache:
     def _index_for(self, namespace: str) -> Any:
         index = self._indexes.get(namespace)
         if index is None:
-            from .index import make_index
+            if self._device == "gpu":
+                from .index.gpu import GpuFlatIndex
 
-            index = make_index(self.config.index, self.verifier.min_cosine)
+                index = GpuFlatIndex()
+            else:
+                from .index import make_index
+
+                index = make_index(self.config.index, self.verifier.min_cosine)
             self._indexes[namespace] = index
         return index
 
