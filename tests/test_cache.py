@@ -301,7 +301,9 @@ def test_context_manager_and_repr(embedder: HashingEmbedder) -> None:
         assert "SemanticCache(" in repr(c) and "entries=1" in repr(c)
 
 
-def test_target_precision_maps_to_documented_cosine(embedder: HashingEmbedder) -> None:
-    c = SemanticCache(embedder, target_precision=0.99)
-    assert c.verifier.min_cosine >= 0.99
-    assert SemanticCache(embedder).verifier.min_cosine == pytest.approx(0.97, abs=0.05)
+def test_cosine_for_precision_interpolates_the_measured_points() -> None:
+    from semcache.verify import cosine_for_precision
+
+    assert cosine_for_precision(0.95) == pytest.approx(0.970)
+    assert cosine_for_precision(0.99) == pytest.approx(0.993)
+    assert 0.970 < cosine_for_precision(0.97) < 0.993

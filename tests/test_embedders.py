@@ -47,3 +47,14 @@ def test_minilm_embedder_offline_paraphrase_hits() -> None:
     hit = cache.get("How can I reset my password")
     assert hit is not None and hit.score > 0.8
     assert cache.get("What is the boiling point of water at sea level?") is None
+
+
+def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from semcache import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'semcache\[embeddings\]'") as info:
+        SemanticCache("auto")
+    assert isinstance(info.value, ImportError)

@@ -16,6 +16,8 @@ EXPECTED = [
     "BackendError",
     "CacheConfig",
     "CacheStats",
+    "CalibratedVerifier",
+    "Candidate",
     "CorruptEntryError",
     "CosineVerifier",
     "DeviceUnavailableError",
@@ -33,6 +35,7 @@ EXPECTED = [
     "SentenceTransformerEmbedder",
     "Verifier",
     "__version__",
+    "calibrate",
     "exact_key",
     "normalize",
 ]

@@ -16,6 +16,8 @@ _EXPORTS = {
     "BackendError": "._errors",
     "CacheConfig": "._config",
     "CacheStats": "._cache",
+    "CalibratedVerifier": ".verify",
+    "Candidate": ".verify",
     "CorruptEntryError": "._errors",
     "CosineVerifier": ".verify",
     "DeviceUnavailableError": "._errors",
@@ -32,6 +34,7 @@ _EXPORTS = {
     "SemcacheError": "._errors",
     "SentenceTransformerEmbedder": ".embedders.sentence_transformers",
     "Verifier": ".verify",
+    "calibrate": ".verify",
     "exact_key": ".normalize",
     "normalize": ".normalize",
 }
@@ -41,6 +44,8 @@ __all__ = [
     "BackendError",
     "CacheConfig",
     "CacheStats",
+    "CalibratedVerifier",
+    "Candidate",
     "CorruptEntryError",
     "CosineVerifier",
     "DeviceUnavailableError",
@@ -58,6 +63,7 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "Verifier",
     "__version__",
+    "calibrate",
     "exact_key",
     "normalize",
 ]
@@ -81,7 +87,7 @@ if TYPE_CHECKING:
     from .embedders import Embedder, HashingEmbedder
     from .embedders.sentence_transformers import SentenceTransformerEmbedder
     from .normalize import exact_key, normalize
-    from .verify import CosineVerifier, Verifier
+    from .verify import CalibratedVerifier, Candidate, CosineVerifier, Verifier, calibrate
 
 
 def __getattr__(name: str) -> Any:

@@ -21,13 +21,14 @@ import numpy as np
 
 from . import _payload
 from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
-from ._errors import ArgumentTypeError, InvalidArgumentError, describe
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
+from ._features import profile
 from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
 from .tiers.lru import EvictReason, LRUTier
 from .tiers.pool import EmbeddingPool, resolve_device
 from .tiers.pool_gpu import CupyEmbeddingPool
-from .verify import CosineVerifier, Verifier, cosine_for_precision
+from .verify import Candidate, CosineVerifier, Verifier, load_default_verifier
 
 __all__ = ["CacheStats", "Hit", "SemanticCache"]
 
@@ -67,7 +68,7 @@ class CacheStats:
 
 
 class _Entry:
-    __slots__ = ("key", "kind", "metadata", "namespace", "payload", "prompt", "size", "slot")
+    __slots__ = ("key", "kind", "metadata", "namespace", "payload", "profile", "prompt", "size", "slot")
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class _Entry:
         self.payload = payload
         self.metadata = metadata
         self.slot = slot
+        self.profile: Any = None  # lexical profile for the verifier, made when first needed
         self.size = (
             len(prompt) + len(payload) + (len(metadata) if metadata else 0) + 4 * dim + _ENTRY_OVERHEAD
         )
@@ -166,7 +168,7 @@ class SemanticCache:
             raise NotImplementedError("the Redis tier is not available yet")
         self._device = resolve_device(device)
         self._embedder: Embedder = resolve_embedder(embedder)
-        self.verifier: Verifier = verifier if verifier is not None else self._default_verifier()
+        self.verifier: Verifier = self._choose_verifier(verifier)
         lru_kwargs: dict[str, Any] = {"getsizeof": lambda e: e.size, "on_evict": self._on_evict}
         if timer is not None:
             lru_kwargs["timer"] = timer
@@ -177,16 +179,28 @@ class SemanticCache:
         self._planes: np.ndarray | None = None
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._profiles = not isinstance(self.verifier, CosineVerifier)
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
 
-    def _default_verifier(self) -> Verifier:
+    def _choose_verifier(self, verifier: Verifier | None) -> Verifier:
         cfg = self.config
+        if verifier is not None:
+            if cfg.threshold is not None:
+                raise InvalidConfigError("give threshold or verifier, not both")
+            if not isinstance(verifier, Verifier):
+                raise ArgumentTypeError(
+                    f"verifier must have 'min_cosine' and 'decide(query, candidates)', got {describe(verifier)}"
+                )
+            with_target = getattr(verifier, "with_target", None)
+            if cfg.target_precision is not None and callable(with_target):
+                return with_target(cfg.target_precision)  # type: ignore[no-any-return]
+            return verifier
         if cfg.threshold is not None:
             return CosineVerifier(cfg.threshold)
         target = cfg.target_precision if cfg.target_precision is not None else DEFAULT_TARGET_PRECISION
-        return CosineVerifier(cosine_for_precision(target))
+        return load_default_verifier(target)
 
     # -- public API ----------------------------------------------------------
     @property
@@ -436,18 +450,23 @@ class SemanticCache:
         fp = self._fingerprint(vec[None, :])[0]
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
-        cands: list[tuple[str, float]] = []
+        cands: list[Candidate] = []
+        floor = self.verifier.min_cosine
         for key, score in found:
+            if score < floor:
+                break  # best first: nothing further down can be served
             entry = self._lru.get(key)  # an expired entry leaves the index here
             if isinstance(entry, _Entry):
+                if entry.profile is None and self._profiles:
+                    entry.profile = profile(entry.prompt)
                 entries.append(entry)
-                cands.append((entry.prompt, score))
+                cands.append(Candidate(entry.prompt, score, entry.profile))
         decision = self.verifier.decide(q.prompt, cands) if cands else None
         if decision is None:
             self._counts["misses"] += 1
             return None
         i, confidence = decision
-        return self._hit(entries[i], cands[i][1], False, confidence)
+        return self._hit(entries[i], cands[i].cosine, False, confidence)
 
     def _insert(
         self, q: _Query, kind: str, payload: str | bytes, meta: str | None, vec: np.ndarray, ttl: float | None

@@ -4,16 +4,58 @@ A verifier sees the query and the best few candidates (cached prompt, cosine)
 and returns the one to serve with a confidence, or None. ``min_cosine`` is
 the lowest cosine it can ever accept; candidate search is tuned to find every
 entry above it.
+
+- ``CosineVerifier``: the rule of most semantic caches, nearest entry if its
+  cosine passes a fixed threshold.
+- ``CalibratedVerifier`` (the default): a logistic model over the cosine and
+  lexical evidence (``semcache._features``) gives the probability that the
+  cached answer is right for the query; a candidate is served when that
+  probability reaches the operating point chosen, on held-out data, for the
+  requested precision. The shipped model was fitted on Quora Question Pairs
+  with all-MiniLM-L6-v2 (``benchmarks/fit_verifier.py``); ``calibrate()``
+  fits or re-calibrates one on a user's own labelled pairs.
+
+Long prompts: an embedding model reads only the first few hundred tokens, so
+two long prompts that share a template look identical to it. When either
+text is longer than ``long_words``, the parts outside their common prefix
+and suffix must agree lexically (character-shingle Jaccard >= 0.9) for a hit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from ._errors import InvalidConfigError
+import numpy as np
 
-__all__ = ["CosineVerifier", "Verifier", "cosine_for_precision"]
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
+from ._features import FEATURE_NAMES, MISMATCH_FEATURES, TextProfile, features, profile
+
+__all__ = [
+    "FLAG_PRIORS",
+    "Candidate",
+    "CalibratedVerifier",
+    "CosineVerifier",
+    "Verifier",
+    "calibrate",
+    "cosine_for_precision",
+    "fit_logistic",
+    "load_default_verifier",
+]
+
+_MODEL_FILE = "verifier_minilm.json"
+
+
+class Candidate(NamedTuple):
+    """A cached prompt near the query, its cosine, and its profile when known."""
+
+    prompt: str
+    cosine: float
+    profile: TextProfile | None = None
 
 
 @runtime_checkable
@@ -23,18 +65,27 @@ class Verifier(Protocol):
     @property
     def min_cosine(self) -> float: ...
 
-    def decide(self, query: str, candidates: Sequence[tuple[str, float]]) -> tuple[int, float] | None:
+    def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
         """(index into candidates, confidence in [0, 1]) of the one to serve, or None."""
         ...
+
+
+def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
+    v = float(value)
+    ok = 0.0 < v < 1.0 if open_interval else 0.0 <= v <= 1.0
+    if not ok:
+        bounds = "(0, 1)" if open_interval else "[0, 1]"
+        raise InvalidConfigError(f"{name} must be in {bounds}, got {value!r}")
+    return v
 
 
 class CosineVerifier:
     """The plain rule of most semantic caches: serve the nearest entry if cosine >= threshold."""
 
     def __init__(self, threshold: float) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
-            raise InvalidConfigError(f"threshold must be a number in [0, 1], got {threshold!r}")
-        self.threshold = float(threshold)
+        self.threshold = _check_unit(threshold, "threshold")
 
     @property
     def min_cosine(self) -> float:
@@ -43,27 +94,382 @@ class CosineVerifier:
     def __repr__(self) -> str:
         return f"CosineVerifier(threshold={self.threshold})"
 
-    def decide(self, query: str, candidates: Sequence[tuple[str, float]]) -> tuple[int, float] | None:
-        if candidates and candidates[0][1] >= self.threshold:
-            return 0, max(0.0, min(1.0, candidates[0][1]))
+    def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
+        if candidates and candidates[0].cosine >= self.threshold:
+            return 0, max(0.0, min(1.0, candidates[0].cosine))
         return None
 
 
 # Measured with all-MiniLM-L6-v2 on held-out Quora Question Pairs (see
 # shared/data/README.md): cosine 0.80 gives precision 0.74, 0.970 gives 0.95,
-# 0.993 gives 0.99. Between and beyond these points the cosine is
-# interpolated linearly and clamped.
+# 0.993 gives 0.99. Between these points the cosine is interpolated.
 _PRECISION_TO_COSINE = ((0.74, 0.80), (0.95, 0.970), (0.99, 0.993))
 
 
 def cosine_for_precision(target: float) -> float:
     """The fixed cosine that reached ``target`` precision on held-out QQP with MiniLM."""
-    if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target < 1.0:
-        raise InvalidConfigError(f"target_precision must be a number in (0, 1), got {target!r}")
-    pts = _PRECISION_TO_COSINE
-    if target <= pts[0][0]:
-        return pts[0][1]
-    for (p0, c0), (p1, c1) in zip(pts, pts[1:], strict=False):
-        if target <= p1:
-            return c0 + (c1 - c0) * (target - p0) / (p1 - p0)
-    return min(1.0, pts[-1][1] + (1.0 - pts[-1][1]) * (target - pts[-1][0]) / (1.0 - pts[-1][0]))
+    target = _check_unit(target, "target_precision", open_interval=True)
+    return float(np.interp(target, *zip(*_PRECISION_TO_COSINE, strict=True)))
+
+
+def _sigmoid(z: np.ndarray | float) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+# The range each feature can take (the cosine features follow from the cosine).
+_FEATURE_RANGES = {
+    "simhash_distance": (0.0, 1.0),
+    "word_jaccard": (0.0, 1.0),
+    "char_jaccard": (0.0, 1.0),
+    "length_ratio": (0.0, 1.0),
+    "idf_difference": (0.0, 1.0),
+    "content_difference": (0.0, 5.0),
+}
+
+
+def _logit_upper_bound(w: np.ndarray, cosine: float) -> float:
+    """The largest logit any pair at ``cosine`` can get under weights ``w``."""
+    total = 0.0
+    for j, name in enumerate(FEATURE_NAMES):
+        if name == "bias":
+            total += w[j]
+        elif name == "cosine":
+            total += w[j] * cosine
+        elif name == "cosine_hi":
+            total += w[j] * max(0.0, cosine - 0.9) * 10.0
+        elif name == "cosine_top":
+            total += w[j] * max(0.0, cosine - 0.95) * 20.0
+        elif name == "cosine_x_word_jaccard":
+            total += max(0.0, w[j] * cosine)
+        else:
+            lo, hi = _FEATURE_RANGES.get(name, (0.0, 1.0))
+            total += max(w[j] * lo, w[j] * hi)
+    return total
+
+
+@dataclass(frozen=True)
+class CalibratedVerifier:
+    """Logistic model over cosine + lexical features, with a calibrated operating point.
+
+    ``points`` maps target precisions to probability thresholds chosen on
+    held-out data; ``target_precision`` picks one (interpolated between).
+    """
+
+    weights: tuple[float, ...]
+    points: tuple[tuple[float, float], ...]
+    floor: float
+    target_precision: float = 0.95
+    idf: Mapping[str, float] | None = None
+    long_words: int = 160
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURE_NAMES):
+            raise InvalidArgumentError(
+                f"weights must have {len(FEATURE_NAMES)} entries ({', '.join(FEATURE_NAMES)}), "
+                f"got {len(self.weights)}"
+            )
+        _check_unit(self.target_precision, "target_precision", open_interval=True)
+        if not self.points:
+            raise InvalidArgumentError("points must hold at least one (target precision, threshold) pair")
+        object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
+
+    @property
+    def min_cosine(self) -> float:
+        """The lowest cosine at which even the most favourable lexical evidence can
+        reach this target's threshold (never below ``floor``)."""
+        cached = self.__dict__.get("_min_cos")
+        if cached is not None and cached[0] == self.target_precision:
+            return float(cached[1])
+        tau = min(max(self.threshold, 1e-9), 1 - 1e-9)
+        need = math.log(tau / (1 - tau))
+        found = 1.0
+        for c in np.arange(max(0.0, self.floor), 1.0005, 0.0025):
+            if _logit_upper_bound(self._w, float(c)) >= need:  # type: ignore[attr-defined]
+                found = float(c)
+                break
+        value = max(self.floor, found - 0.0025)
+        object.__setattr__(self, "_min_cos", (self.target_precision, value))
+        return value
+
+    @property
+    def threshold(self) -> float:
+        """The probability a candidate needs at ``target_precision``."""
+        targets = [p for p, _ in self.points]
+        taus = [t for _, t in self.points]
+        return float(np.interp(self.target_precision, targets, taus))
+
+    def with_target(self, target_precision: float) -> CalibratedVerifier:
+        """The same model at another target precision."""
+        return replace(self, target_precision=target_precision)
+
+    def __repr__(self) -> str:
+        return (
+            f"CalibratedVerifier(target_precision={self.target_precision}, threshold={self.threshold:.3f}, "
+            f"min_cosine={self.floor:.3f}{', ' + self.source if self.source else ''})"
+        )
+
+    def probability(self, query: TextProfile, cached: TextProfile, cosine: float) -> float:
+        """Modelled chance that the answer cached for ``cached`` is right for ``query``."""
+        if self._long_mismatch(query, cached):
+            return 0.0
+        return float(_sigmoid(float(features(query, cached, cosine, self.idf) @ self._w)))  # type: ignore[attr-defined]
+
+    def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
+        tau = self.threshold
+        best: tuple[int, float] | None = None
+        qp: TextProfile | None = None
+        for i, cand in enumerate(candidates):
+            if cand.cosine < self.floor:
+                continue
+            qp = qp or profile(query)
+            cp = cand.profile or profile(cand.prompt)
+            p = self.probability(qp, cp, cand.cosine)
+            if p >= tau and (best is None or p > best[1]):
+                best = (i, p)
+        return best
+
+    def _long_mismatch(self, a: TextProfile, b: TextProfile) -> bool:
+        if max(a.n_words, b.n_words) <= self.long_words or a.tokens == b.tokens:
+            return False
+        x, y = a.tokens, b.tokens
+        lo = 0
+        while lo < min(len(x), len(y)) and x[lo] == y[lo]:
+            lo += 1
+        hi = 0
+        while hi < min(len(x), len(y)) - lo and x[-1 - hi] == y[-1 - hi]:
+            hi += 1
+        da = " ".join(x[lo : len(x) - hi])
+        db = " ".join(y[lo : len(y) - hi])
+        sa = {da[i : i + 3] for i in range(max(1, len(da) - 2))}
+        sb = {db[i : i + 3] for i in range(max(1, len(db) - 2))}
+        inter = len(sa & sb)
+        return inter / max(1, len(sa | sb)) < 0.9
+
+    # -- persistence -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURE_NAMES),
+            "weights": list(self.weights),
+            "points": [list(p) for p in self.points],
+            "floor": self.floor,
+            "long_words": self.long_words,
+            "source": self.source,
+            "idf": dict(self.idf) if self.idf else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], target_precision: float = 0.95) -> CalibratedVerifier:
+        if list(data.get("features", [])) != list(FEATURE_NAMES):
+            raise InvalidArgumentError(
+                f"verifier features must be {list(FEATURE_NAMES)}, got {data.get('features')!r}"
+            )
+        return cls(
+            weights=tuple(float(w) for w in data["weights"]),
+            points=tuple((float(p), float(t)) for p, t in data["points"]),
+            floor=float(data["floor"]),
+            target_precision=target_precision,
+            idf=data.get("idf") or None,
+            long_words=int(data.get("long_words", 160)),
+            source=str(data.get("source", "")),
+        )
+
+
+_DEFAULT: dict[str, Any] = {}
+
+
+def load_default_verifier(target_precision: float = 0.95) -> CalibratedVerifier:
+    """The verifier shipped with semcache (fitted for all-MiniLM-L6-v2 on QQP)."""
+    data = _DEFAULT.get("data")
+    if data is None:
+        ref = resources.files("semcache") / "data" / _MODEL_FILE
+        data = json.loads(ref.read_text(encoding="utf-8"))
+        _DEFAULT["data"] = data
+    return CalibratedVerifier.from_dict(data, target_precision)
+
+
+# -- fitting ---------------------------------------------------------------------
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float = 1e-3,
+    nonpositive: Sequence[int] = (),
+    upper: Mapping[int, float] | None = None,
+    fixed: Mapping[int, float] | None = None,
+    iterations: int = 50,
+) -> np.ndarray:
+    """L2-regularised logistic regression by Newton steps (IRLS).
+
+    Bounds are kept with an active set: a column whose weight would pass its
+    bound is pinned there and the rest refitted. Columns in ``nonpositive``
+    stay <= 0 (evidence of a mismatch can only lower the probability);
+    ``upper`` gives other bounds (a prior the data may strengthen but not
+    weaken); columns in ``fixed`` keep the given weight.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, f = x.shape
+    bounds = {j: 0.0 for j in nonpositive}
+    for j, v in (upper or {}).items():
+        bounds[j] = min(v, bounds.get(j, v))
+    pinned: dict[int, float] = dict(fixed or {})
+    while True:
+        free = [j for j in range(f) if j not in pinned]
+        w = np.zeros(f)
+        for j, v in pinned.items():
+            w[j] = v
+        offset = x @ w
+        xf = x[:, free]
+        wf = np.zeros(len(free))
+        reg = l2 * n * np.eye(len(free))
+        if free and free[0] == 0:
+            reg[0, 0] = 0.0  # the bias is not shrunk
+        for _ in range(iterations):
+            p = _sigmoid(xf @ wf + offset)
+            grad = xf.T @ (p - y) + reg @ wf
+            hess = (xf * (p * (1 - p))[:, None]).T @ xf + reg + 1e-9 * np.eye(len(free))
+            step = np.linalg.solve(hess, grad)
+            wf -= step
+            if np.abs(step).max() < 1e-8:
+                break
+        w[free] = wf
+        over = [j for j in free if j in bounds and w[j] > bounds[j]]
+        if not over:
+            return w
+        worst = max(over, key=lambda j: w[j] - bounds[j])
+        pinned[worst] = bounds[worst]
+
+
+def operating_points(
+    scores: np.ndarray, correct: np.ndarray, targets: Sequence[float], *, min_hits: int = 20
+) -> list[tuple[float, float]]:
+    """For each target precision, the lowest score threshold whose accepted set
+    (score >= threshold, at least ``min_hits`` of them) reaches that precision,
+    moved up past trailing wrong ones (they would add no correct hit).
+
+    Thresholds never fall as the target rises (1.0 where a target is out of reach).
+    """
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    c = correct[order].astype(np.float64)
+    k = np.arange(1, len(c) + 1)
+    prec = np.cumsum(c) / k
+    points = []
+    for t in targets:
+        ok = np.nonzero((prec >= t) & (k >= min_hits))[0]
+        if not len(ok):
+            points.append((float(t), 1.0))
+            continue
+        last = int(ok[-1])
+        while last > 0 and not c[last]:
+            last -= 1  # wrong ones past the last right one add no correct hits
+        tau = float(s[last])
+        if last + 1 < len(s) and 0.0 < s[last + 1] < tau < 1.0:
+            # halfway (in log-odds) to the first rejected score, not on the edge
+            lo, hi = math.log(s[last + 1] / (1 - s[last + 1])), math.log(tau / (1 - tau))
+            tau = float(_sigmoid((lo + hi) / 2))
+        points.append((float(t), tau))
+    for i in range(1, len(points)):
+        if points[i][1] < points[i - 1][1]:
+            points[i] = (points[i][0], points[i - 1][1])
+    return points
+
+
+# Upper bounds of the weights of the meaning-flip flags when fitting: on QQP
+# these flags are rare and its labels noisy, so a fit gives them little weight,
+# yet a changed number, year, negation, unit or direction changes the answer.
+# -3 divides the odds by 20 at least (data may make it stronger); on QQP's
+# 'choose' half it cost no hits.
+FLAG_PRIORS = {
+    "number_mismatch": -3.0,
+    "year_mismatch": -3.0,
+    "negation_mismatch": -3.0,
+    "unit_mismatch": -3.0,
+    "polarity_mismatch": -3.0,
+}
+
+TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
+
+
+def _pair_features(
+    pairs: Sequence[tuple[str, str, Any]], embedder: Any, idf: Mapping[str, float] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ._features import profiles
+    from .embedders import check_embeddings
+
+    texts = list(dict.fromkeys([a for a, _, _ in pairs] + [b for _, b, _ in pairs]))
+    vecs = check_embeddings(embedder.embed(texts), len(texts), embedder.dim)
+    row = {t: i for i, t in enumerate(texts)}
+    profs = dict(zip(texts, profiles(texts), strict=True))
+    x = np.empty((len(pairs), len(FEATURE_NAMES)))
+    cos = np.empty(len(pairs))
+    y = np.empty(len(pairs))
+    for k, (a, b, label) in enumerate(pairs):
+        cos[k] = float(vecs[row[a]] @ vecs[row[b]])
+        x[k] = features(profs[a], profs[b], cos[k], idf)
+        y[k] = 1.0 if label else 0.0
+    return x, y, cos
+
+
+def calibrate(
+    pairs: Sequence[tuple[str, str, Any]],
+    *,
+    embedder: Any = "auto",
+    target_precision: float = 0.95,
+    base: CalibratedVerifier | None = None,
+    refit: bool | None = None,
+) -> CalibratedVerifier:
+    """A verifier for your domain from labelled pairs (text, text, same answer?).
+
+    With few labels (``refit=None`` and fewer than 200 of either class) the
+    base model's weights are kept and only its operating points are chosen
+    again on your pairs; with enough, the weights are refitted too (on one
+    half of the pairs, then their operating points chosen on the other half).
+    Pass the result as
+    ``SemanticCache(verifier=...)``.
+    """
+    from .embedders import resolve_embedder
+
+    if isinstance(pairs, str | bytes) or not isinstance(pairs, Sequence):
+        raise ArgumentTypeError(f"pairs must be a list of (text, text, label) tuples, got {describe(pairs)}")
+    for i, item in enumerate(pairs):
+        if not (isinstance(item, tuple | list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], str)):
+            raise ArgumentTypeError(f"pairs[{i}] must be (str, str, label), got {describe(item)}")
+    positives = sum(1 for p in pairs if p[2])
+    negatives = len(pairs) - positives
+    if positives < 10 or negatives < 10:
+        raise InvalidArgumentError(
+            f"calibrate needs at least 10 pairs of each label, got {positives} positive and {negatives} negative"
+        )
+    target_precision = _check_unit(target_precision, "target_precision", open_interval=True)
+    emb = resolve_embedder(embedder)
+    if base is None:
+        base = load_default_verifier(target_precision)
+    x, y, cos = _pair_features(pairs, emb, base.idf)
+    do_refit = refit if refit is not None else min(positives, negatives) >= 200
+    nonpos = [FEATURE_NAMES.index(f) for f in MISMATCH_FEATURES]
+    priors = {FEATURE_NAMES.index(f): v for f, v in FLAG_PRIORS.items()}
+    if do_refit:
+        order = np.random.default_rng(0).permutation(len(pairs))
+        fit_idx, pick_idx = order[: len(order) // 2], order[len(order) // 2 :]
+        # weights from one half, operating points from the other: the points
+        # then describe exactly the model that ships
+        weights = fit_logistic(x[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors)
+        scores = _sigmoid(x[pick_idx] @ weights)
+        points = operating_points(scores, y[pick_idx], TARGET_GRID, min_hits=10)
+    else:
+        weights = base._w  # type: ignore[attr-defined]
+        points = operating_points(_sigmoid(x @ weights), y, TARGET_GRID, min_hits=10)
+    accepted = cos[_sigmoid(x @ weights) >= min(t for _, t in points)] if len(points) else cos
+    floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - 0.02))
+    floor = min(floor, base.floor) if not do_refit else floor
+    return CalibratedVerifier(
+        weights=tuple(float(v) for v in weights),
+        points=tuple(points),
+        floor=floor,
+        target_precision=target_precision,
+        idf=base.idf,
+        long_words=base.long_words,
+        source=f"calibrated on {len(pairs)} pairs ({'refitted' if do_refit else 'operating points only'})",
+    )

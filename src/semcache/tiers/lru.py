@@ -153,7 +153,7 @@ class LRUTier(Generic[K, V]):
             self._maxbytes is not None and self._bytes > self._maxbytes
         ):
             cold_key, cold = next(iter(self._data.items()))
-            self._drop(cold_key, cold, "evicted")
+            self._drop(cold_key, cold, "expired" if self._expired(cold) else "evicted")
         return True
 
     def pop(self, key: K, default: V | object = None) -> V | object:

@@ -1,0 +1,199 @@
+"""The verifier: lexical features on hand-written cases, the fit, and calibrate()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
+from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError
+from semcache._features import FEATURE_NAMES, features, profile
+from semcache.verify import CosineVerifier, fit_logistic, load_default_verifier, operating_points
+
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def feat(a: str, b: str, cos: float = 0.95) -> dict[str, float]:
+    x = features(profile(a), profile(b), cos)
+    return {name: float(x[i]) for name, i in F.items()}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "flag"),
+    [
+        ("Lock the account after 3 failed logins", "Lock the account after 5 failed logins", "number_mismatch"),
+        ("How many days in three weeks", "How many days in four weeks", "number_mismatch"),
+        ("Who won the World Cup in 2014", "Who won the World Cup in 2018", "year_mismatch"),
+        ("Can I deduct my home office", "Can't I deduct my home office", "negation_mismatch"),
+        ("Why does my laptop not charge", "Why does my laptop charge", "negation_mismatch"),
+        ("How do I learn Python quickly", "How do I learn Java quickly", "entity_mismatch"),
+        ("Flights from Paris to Rome", "Flights from Paris to Madrid", "entity_mismatch"),
+        ("How far is 10 km in steps", "How far is 10 miles in steps", "unit_mismatch"),
+        ("What is the best phone to buy", "What is the worst phone to buy", "polarity_mismatch"),
+        ("How do I upgrade my plan", "How do I downgrade my plan", "polarity_mismatch"),
+        ("Why is the sky blue", "When is the sky blue", "question_word_mismatch"),
+    ],
+)
+def test_meaning_flips_are_flagged(a: str, b: str, flag: str) -> None:
+    assert feat(a, b)[flag] == 1.0
+    assert feat(a, a)[flag] == 0.0
+
+
+def test_paraphrase_raises_no_flags() -> None:
+    f = feat("How can I reset my password?", "how do I reset my password")
+    flags = [n for n in FEATURE_NAMES if n.endswith("mismatch")]
+    assert [n for n in flags if f[n]] == []
+    assert f["word_jaccard"] > 0.5 and f["simhash_distance"] < 0.3
+
+
+@pytest.mark.parametrize(
+    ("query", "same", "changed"),
+    [
+        ("Reset the password after 3 failed logins", "Reset the password after 3 failed logins please",
+         "Reset the password after 5 failed logins please"),
+        ("Who won the election in 2016", "Who was the winner of the election in 2016",
+         "Who was the winner of the election in 2020"),
+        ("Can I return an opened item", "Can I send back an opened item", "Can't I send back an opened item"),
+        ("How do I install Python on Windows", "How do I set up Python on Windows",
+         "How do I set up Python on Linux"),
+    ],
+)
+def test_changed_number_year_negation_entity_lower_the_probability(query: str, same: str, changed: str) -> None:
+    v = load_default_verifier()
+    q = profile(query)
+    # the same cosine for both: only the lexical evidence differs
+    assert v.probability(q, profile(changed), 0.95) < v.probability(q, profile(same), 0.95)
+
+
+def test_default_verifier_weights_obey_their_signs() -> None:
+    v = load_default_verifier()
+    for name in ("number_mismatch", "year_mismatch", "negation_mismatch", "entity_mismatch", "polarity_mismatch"):
+        assert v.weights[F[name]] <= 0, name
+    assert v.weights[F["cosine"]] > 0
+    assert 0.0 < v.min_cosine < 0.97
+    assert v.with_target(0.99).threshold >= v.with_target(0.95).threshold >= v.with_target(0.8).threshold
+
+
+def test_long_prompts_behind_one_template_never_match() -> None:
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    v = load_default_verifier()
+    a = profile(template + "Write a haiku about autumn leaves.")
+    b = profile(template + "Explain how a B-tree handles deletes.")
+    assert v.probability(a, b, 0.999) == 0.0
+    same = profile(template + "Write a haiku about autumn leaves!")
+    assert v.probability(a, same, 0.999) > 0.5
+
+
+def test_decide_prefers_the_most_probable_candidate() -> None:
+    v = load_default_verifier(0.9)
+    cands = [
+        Candidate("How to reset my password after 5 failed logins", 0.97),
+        Candidate("How to reset my password after 3 failed logins", 0.96),
+    ]
+    got = v.decide("How to reset my password after 3 failed logins?", cands)
+    assert got is not None and got[0] == 1
+    assert v.decide("anything", [Candidate("x", v.min_cosine - 0.01)]) is None
+
+
+def test_cosine_verifier() -> None:
+    v = CosineVerifier(0.9)
+    assert v.decide("q", [Candidate("a", 0.91), Candidate("b", 0.95)]) == (0, 0.91)
+    assert v.decide("q", [Candidate("a", 0.89)]) is None
+    with pytest.raises(InvalidConfigError, match=r"threshold must be in \[0, 1\], got 2"):
+        CosineVerifier(2)
+
+
+def test_fit_logistic_recovers_known_weights() -> None:
+    rng = np.random.default_rng(0)
+    x = np.column_stack([np.ones(20_000), rng.standard_normal((20_000, 3))])
+    w_true = np.array([0.5, 2.0, -1.5, 0.0])
+    y = (rng.random(20_000) < 1 / (1 + np.exp(-(x @ w_true)))).astype(float)
+    w = fit_logistic(x, y, l2=1e-6)
+    assert np.allclose(w, w_true, atol=0.12)
+
+
+def test_fit_logistic_keeps_nonpositive_columns_nonpositive() -> None:
+    rng = np.random.default_rng(1)
+    x = np.column_stack([np.ones(5000), rng.standard_normal((5000, 2))])
+    y = (rng.random(5000) < 1 / (1 + np.exp(-(x @ np.array([0.0, 1.0, 2.0]))))).astype(float)
+    w = fit_logistic(x, y, nonpositive=[2])
+    assert w[2] == 0.0 and w[1] > 0.5
+    w = fit_logistic(x, y, upper={1: 0.25}, fixed={0: 0.0})
+    assert w[1] == 0.25 and w[0] == 0.0
+
+
+def test_operating_points_reach_their_precision() -> None:
+    rng = np.random.default_rng(2)
+    scores = rng.random(10_000)
+    correct = rng.random(10_000) < scores  # precision rises with the score
+    for target, tau in operating_points(scores, correct, [0.8, 0.9, 0.95]):
+        accepted = scores >= tau
+        assert correct[accepted].mean() >= target - 0.01
+    taus = [t for _, t in operating_points(scores, correct, [0.8, 0.9, 0.95])]
+    assert taus == sorted(taus)
+
+
+def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:
+    """Known answer: a filler word or punctuation changes nothing; a changed number changes everything."""
+    subjects = ["invoice", "router", "passport", "garden hose", "savings account", "camera lens", "train ticket"]
+    verbs = ["renew", "reset", "replace", "cancel", "upgrade", "return", "clean"]
+    pairs = []
+    for _ in range(n):
+        s, v, k = rng.choice(subjects), rng.choice(verbs), int(rng.integers(2, 30))
+        a = f"how do I {v} my {s} within {k} days"
+        if rng.random() < 0.5:
+            b = f"how can I {v} my {s} within {k} days please?"
+            pairs.append((a, b, 1))
+        else:
+            b = f"how can I {v} my {s} within {k + int(rng.integers(1, 9))} days please?"
+            pairs.append((a, b, 0))
+    return pairs
+
+
+def test_calibrate_learns_the_known_answer_on_synthetic_pairs() -> None:
+    rng = np.random.default_rng(3)
+    embedder = HashingEmbedder(dim=64)
+    train = _synthetic_pairs(rng, 600)
+    v = calibrate(train, embedder=embedder, target_precision=0.95, refit=True)
+    assert isinstance(v, CalibratedVerifier) and "refitted" in v.source
+    assert v.weights[F["number_mismatch"]] < -1.0
+    held_out = _synthetic_pairs(rng, 300)
+    cache = SemanticCache(embedder, verifier=v)
+    right = wrong = 0
+    for a, b, label in held_out:
+        cache.clear()
+        cache.put(a, "answer")
+        hit = cache.get(b)
+        if hit is not None:
+            right += label
+            wrong += 1 - label
+    assert wrong == 0 and right >= 0.9 * sum(label for _, _, label in held_out)
+
+
+def test_calibrate_without_refit_keeps_weights_and_moves_points() -> None:
+    rng = np.random.default_rng(4)
+    pairs = _synthetic_pairs(rng, 60)
+    base = load_default_verifier()
+    v = calibrate(pairs, embedder=HashingEmbedder(dim=64), base=base)
+    assert v.weights == base.weights and "operating points only" in v.source
+
+
+def test_calibrate_rejects_bad_input() -> None:
+    with pytest.raises(ArgumentTypeError, match=r"pairs\[0\] must be \(str, str, label\)"):
+        calibrate([("a", 1, 1)] * 30, embedder=HashingEmbedder())  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="at least 10 pairs of each label"):
+        calibrate([("a", "b", 1)] * 30, embedder=HashingEmbedder())
+
+
+def test_cache_uses_calibrated_verifier_by_default_and_reports_confidence() -> None:
+    cache = SemanticCache(HashingEmbedder(dim=128))
+    assert isinstance(cache.verifier, CalibratedVerifier) and cache.verifier.target_precision == 0.95
+    cache.put("How do I reset my password after 3 failed logins", "wait 10 minutes")
+    hit = cache.get("how do i reset my password after 3 failed logins please")
+    miss = cache.get("how do i reset my password after 5 failed logins please")
+    assert miss is None
+    if hit is not None:
+        assert 0.0 < hit.confidence <= 1.0 and not hit.exact
+    with pytest.raises(InvalidConfigError, match="threshold or verifier"):
+        SemanticCache(HashingEmbedder(), threshold=0.9, verifier=load_default_verifier())
+    assert SemanticCache(HashingEmbedder(), target_precision=0.99).verifier.target_precision == 0.99  # type: ignore[attr-defined]
