@@ -6,6 +6,8 @@ import pytest
 
 from semcache import HashingEmbedder, SemanticCache
 
+from .redis_fixtures import redis_prefix, redis_servers, redis_url  # noqa: F401  (fixtures)
+
 
 class FakeClock:
     """A clock that moves only when told to, for TTL tests that never sleep."""

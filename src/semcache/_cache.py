@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,10 @@ from .tiers.lru import EvictReason, LRUTier
 from .tiers.pool import EmbeddingPool, resolve_device
 from .tiers.pool_gpu import CupyEmbeddingPool
 from .verify import Candidate, CosineVerifier, Verifier, load_default_verifier
+
+if TYPE_CHECKING:  # the Redis tier and replication load only when redis= is given
+    from .replication import Background, Replicator, SyncReport
+    from .tiers.redis import Entry, RedisTier, State
 
 __all__ = ["CacheStats", "Hit", "SemanticCache"]
 
@@ -132,6 +136,18 @@ class SemanticCache:
         finds one, else the CPU, logged once) or ``"gpu"`` (raises
         :class:`~semcache.DeviceUnavailableError` without one). On the GPU the
         pool is CuPy unified memory and search is exact whatever ``index`` says.
+    redis, redis_prefix, redis_timeout:
+        A shared Redis tier (a ``redis://`` URL or a redis client, needs the
+        ``redis`` extra), the prefix of its keys, and the seconds a Redis call
+        may take (a dead Redis costs that, then a circuit breaker skips it).
+        Entries already in Redis are served at once; other processes' writes
+        reach this one's index with its next Redis lookup.
+    replica_id, peers, sync_interval:
+        Replication: this replica's id, the Redis of each peer replica, and
+        how often (seconds) a background thread runs :meth:`sync`.
+    strict:
+        Raise :class:`~semcache.BackendError` on Redis faults instead of
+        logging them and answering with a miss or a local-only write.
     """
 
     def __init__(
@@ -147,6 +163,10 @@ class SemanticCache:
         device: str = "cpu",
         redis: object = None,
         redis_prefix: str = "semcache:",
+        redis_timeout: float = 0.1,
+        replica_id: str | None = None,
+        peers: Sequence[object] = (),
+        sync_interval: float | None = None,
         verifier: Verifier | None = None,
         candidates: int = 4,
         strict: bool = False,
@@ -164,8 +184,6 @@ class SemanticCache:
             candidates=candidates,
             strict=strict,
         )
-        if redis is not None:
-            raise NotImplementedError("the Redis tier is not available yet")
         self._device = resolve_device(device)
         self._embedder: Embedder = resolve_embedder(embedder)
         self.verifier: Verifier = self._choose_verifier(verifier)
@@ -183,6 +201,13 @@ class SemanticCache:
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
+        self._redis: RedisTier | None = None
+        self._replicator: Replicator | None = None
+        self._background: Background | None = None
+        if redis is not None:
+            self._connect_redis(redis, redis_timeout, replica_id, peers, sync_interval)
+        elif replica_id is not None or peers or sync_interval is not None:
+            raise InvalidConfigError("replica_id, peers and sync_interval need redis=")
 
     def _choose_verifier(self, verifier: Verifier | None) -> Verifier:
         cfg = self.config
@@ -222,12 +247,21 @@ class SemanticCache:
 
     def close(self) -> None:
         """Release resources held by the cache (idempotent)."""
+        if self._background is not None:
+            self._background.close()
+            self._background = None
+        if self._replicator is not None:
+            self._replicator.close()
+        if self._redis is not None:
+            self._redis.close()
 
     def get(self, prompt: str, *, namespace: str = "", embedding: Any = None) -> Hit | None:
         """The cached answer for ``prompt`` in ``namespace``, or None."""
         q = self._query(prompt, namespace)
         with self._lock:
             hit = self._exact(q)
+        if hit is None and self._redis is not None:
+            hit = self._remote_exact([q])[0]
         if hit is not None:
             return hit
         vec = self._embed([q.prompt], embedding)[0]
@@ -240,6 +274,10 @@ class SemanticCache:
         with self._lock:
             results = [self._exact(q) for q in queries]
         todo = [i for i, r in enumerate(results) if r is None]
+        if todo and self._redis is not None:
+            for i, hit in zip(todo, self._remote_exact([queries[i] for i in todo]), strict=True):
+                results[i] = hit
+            todo = [i for i in todo if results[i] is None]
         if todo:
             vecs = self._embed([queries[i].prompt for i in todo])
             with self._lock:
@@ -263,6 +301,8 @@ class SemanticCache:
         meta = _payload.encode_metadata(metadata)
         ttl = self._ttl(ttl)
         vec = self._embed([q.prompt], embedding)
+        if self._redis is not None:  # one round trip; a failure leaves a local-only write
+            self._redis.store([(q.key, self._stored(q, kind, payload, meta, vec[0], ttl=ttl))])
         with self._lock:
             self._insert(q, kind, payload, meta, vec, ttl)
         return q.key
@@ -286,6 +326,13 @@ class SemanticCache:
         payloads = [_payload.encode(r) for r in responses]
         ttl = self._ttl(ttl)
         vecs = self._embed([q.prompt for q in queries]) if queries else None
+        if self._redis is not None and vecs is not None:
+            self._redis.store(
+                [
+                    (q.key, self._stored(q, kind, payload, None, vec, ttl=ttl))
+                    for q, (kind, payload), vec in zip(queries, payloads, vecs, strict=True)
+                ]
+            )
         with self._lock:
             for i, (q, (kind, payload)) in enumerate(zip(queries, payloads, strict=True)):
                 assert vecs is not None
@@ -297,14 +344,20 @@ class SemanticCache:
         q = self._query(prompt, namespace)
         with self._lock:
             entry = self._lru.pop(q.key, None)
-            if not isinstance(entry, _Entry):
-                return False
-            self._forget(entry)
-            self._counts["deletes"] += 1
-            return True
+            found = isinstance(entry, _Entry)
+            if isinstance(entry, _Entry):
+                self._forget(entry)
+        if self._redis is not None:  # a tombstone when replicating, so no copy brings it back
+            found = self._redis.remove(q.key) or found
+        if found:
+            with self._lock:
+                self._counts["deletes"] += 1
+        return found
 
     def clear(self, namespace: str | None = None) -> None:
         """Remove every entry, or only those of ``namespace``."""
+        if self._redis is not None:
+            self._redis.clear(None if namespace is None else _check_namespace(namespace))
         with self._lock:
             if namespace is None:
                 self._lru.clear()
@@ -374,6 +427,19 @@ class SemanticCache:
     async def aclear(self, namespace: str | None = None) -> None:
         """``clear`` without blocking the event loop."""
         await asyncio.to_thread(self.clear, namespace)
+
+    def sync(self, *, full: bool = False) -> SyncReport:
+        """Pull every peer's changes (``full``: anti-entropy with each), then catch up locally.
+
+        Without peers it only brings this process up to date with its own Redis.
+        """
+        from .replication import SyncReport
+
+        if self._redis is None:
+            raise InvalidConfigError("sync() needs a Redis tier (redis=)")
+        report = self._replicator.sync(full=full) if self._replicator is not None else SyncReport()
+        self._redis.refresh()
+        return report
 
     # -- pure steps (no I/O) ---------------------------------------------------
     def _query(self, prompt: str, namespace: str) -> _Query:
@@ -469,7 +535,14 @@ class SemanticCache:
         return self._hit(entries[i], cands[i].cosine, False, confidence)
 
     def _insert(
-        self, q: _Query, kind: str, payload: str | bytes, meta: str | None, vec: np.ndarray, ttl: float | None
+        self,
+        q: _Query,
+        kind: str,
+        payload: str | bytes,
+        meta: str | None,
+        vec: np.ndarray,
+        ttl: float | None,
+        counted: bool = True,
     ) -> None:
         old = self._lru.pop(q.key, None)
         if isinstance(old, _Entry):
@@ -480,7 +553,8 @@ class SemanticCache:
         fp = self._fingerprint(vec)[0]
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
         self._index_for(q.namespace).add(q.key, slot, fp)
-        self._counts["puts"] += 1
+        if counted:
+            self._counts["puts"] += 1
         self._lru.set(q.key, entry, ttl)
 
     def _forget(self, entry: _Entry) -> None:
@@ -490,3 +564,112 @@ class SemanticCache:
 
     def _on_evict(self, key: str, entry: _Entry, reason: EvictReason) -> None:
         self._forget(entry)
+
+    # -- the Redis tier (thin: the logic lives in tiers/redis.py and replication/) --
+    def _connect_redis(
+        self,
+        target: object,
+        timeout: float,
+        replica_id: str | None,
+        peers: Sequence[object],
+        interval: float | None,
+    ) -> None:
+        from .replication import Background, Replicator
+        from .tiers.redis import RedisTier
+
+        if isinstance(peers, str | bytes) or not isinstance(peers, Sequence):
+            raise ArgumentTypeError(f"peers must be a list of Redis URLs, got {describe(peers)}")
+
+        def tier(where: object, **kwargs: Any) -> RedisTier:
+            return RedisTier(
+                where,
+                dim=self._embedder.dim,
+                prefix=self.config.redis_prefix,
+                replica_id=replica_id,
+                tombstones=replica_id is not None,
+                timeout=timeout,
+                strict=self.config.strict,
+                on_error=self._count_error,
+                **kwargs,
+            )
+
+        self._redis = tier(target, on_change=self._absorb)
+        if replica_id is not None:
+            self._redis.ensure_meta()
+        if peers:
+            self._replicator = Replicator(self._redis, [tier(p) for p in peers])
+        self._redis.refresh()  # serve what the Redis already holds
+        if interval is not None:
+            self._background = Background(self.sync, interval)
+
+    def _count_error(self) -> None:
+        with self._lock:
+            self._counts["errors"] += 1
+
+    def _stored(
+        self,
+        q: _Query,
+        kind: str,
+        payload: str | bytes,
+        meta: str | None,
+        vec: np.ndarray,
+        *,
+        ttl: float | None,
+    ) -> Entry:
+        from .tiers.redis import make_entry
+
+        fp = self._fingerprint(vec[None, :])[0]
+        return make_entry(
+            namespace=q.namespace,
+            prompt=q.prompt,
+            kind=kind,
+            payload=payload,
+            metadata=meta,
+            vector=vec,
+            fingerprint=fp,
+            ttl=ttl,
+        )
+
+    def _remote_exact(self, queries: list[_Query]) -> list[Hit | None]:
+        """Exact lookups in Redis (one round trip); what is found joins the local tiers."""
+        assert self._redis is not None
+        found = self._redis.lookup([q.key for q in queries]).found
+        self._absorb([(q.key, s) for q, s in zip(queries, found, strict=True) if s is not None])
+        hits: list[Hit | None] = []
+        with self._lock:
+            for q, state in zip(queries, found, strict=True):
+                live = state is not None and state.value is not None
+                entry = self._lru.get(q.key) if live else None
+                if isinstance(entry, _Entry) and entry.namespace == q.namespace:
+                    hits.append(self._hit(entry, 1.0, True, 1.0))
+                else:
+                    hits.append(None)
+        return hits
+
+    def _absorb(self, changes: Sequence[tuple[str, State | None]]) -> None:
+        """Mirror states read from Redis (writes of other processes or replicas) locally."""
+        from .tiers.redis import now_ms
+
+        now = now_ms()
+        with self._lock:
+            for key, state in changes:
+                value = None if state is None else state.value
+                ttl = None if value is None else value.ttl_left(now)
+                if value is None or (ttl is not None and ttl <= 0):
+                    gone = self._lru.pop(key, None)
+                    if isinstance(gone, _Entry):
+                        self._forget(gone)
+                    continue
+                payload, meta = value.payload(), value.metadata_text()
+                held = self._lru.peek(key)
+                if (
+                    isinstance(held, _Entry)
+                    and held.prompt == value.prompt
+                    and held.payload == payload
+                    and held.metadata == meta
+                    and held.namespace == value.namespace
+                ):
+                    continue  # already held: this process's own write, coming back
+                q = _Query(value.prompt, value.namespace, key)
+                vec = value.vector()[None, :]
+                self._insert(q, value.kind, payload, meta, vec, ttl, counted=False)
