@@ -63,6 +63,8 @@ def test_two_caches_share_exact_hits_of_every_kind(redis_url: str, redis_prefix:
         {"city": "Paris", "n": [1, 2.5, None]},
         [1, "x"],
         42,
+        "",
+        b"",
     ]
     for i, answer in enumerate(answers):
         a.put(f"question number {i}", answer, metadata={"i": i}, namespace="ns")
@@ -74,6 +76,9 @@ def test_two_caches_share_exact_hits_of_every_kind(redis_url: str, redis_prefix:
             assert hit.response == answer and hit.metadata == {"i": i}
             assert cache.get(f"question number {i}", namespace="other") is None
     assert c.stats().errors == 0
+    a.put("in the default namespace", "")
+    hit = make(redis_url, redis_prefix).get("in the default namespace")
+    assert hit is not None and hit.response == "" and hit.namespace == "" and hit.metadata is None
 
 
 def test_values_are_json_never_pickle(redis_url: str, redis_prefix: str, raw: Any) -> None:
@@ -302,8 +307,22 @@ def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
         SemanticCache("hashing", threshold=0.7, redis="redis://127.0.0.1:6379")
 
 
+def test_a_tier_pickles_without_its_connections(redis_url: str, redis_prefix: str) -> None:
+    import pickle
+
+    cache = make(redis_url, redis_prefix, replica_id="p1")
+    cache.put(Q, "Paris")
+    assert cache._redis is not None
+    copy = pickle.loads(pickle.dumps(cache._redis))
+    assert copy.replica == "p1" and copy.on_change is None
+    assert copy.client is not cache._redis.client
+    found = copy.lookup([exact_key()]).found[0]
+    assert found is not None and found.value is not None and found.value.payload() == "Paris"
+    copy.close()
+
+
 def test_entry_codec_round_trips() -> None:
-    from semcache.tiers.redis import decode_state, make_entry
+    from semcache.tiers.redis import FIELDS, decode_state, make_entry
 
     vec = np.linspace(-1, 1, 8, dtype=np.float32)
     fp = np.array([1, 2**63 + 5], dtype=np.uint64)
@@ -321,12 +340,15 @@ def test_entry_codec_round_trips() -> None:
     assert e.payload() == "ü" and e.metadata_text() == '{"a":1}' and e.ttl_left(0) is None
     fields = {"vv": b"a=1", "c": b"5,0,a", "ns": b"ns", "p": "p é".encode(), "kd": b"s",
               "d": "ü".encode(), "m": b'{"a":1}', "e": e.embedding, "f": e.fingerprint}  # fmt: skip
-    flat = [x for k, v in fields.items() for x in (k.encode(), v)]
-    state = decode_state(flat, 8)
+    values = [fields.get(f) for f in FIELDS]
+    state = decode_state(values, 8)
     assert state is not None and state.value == e
+    assert decode_state([None] * len(FIELDS), 8) is None
+    with pytest.raises(CorruptEntryError, match="lacks"):
+        decode_state([b"a=1", b"5,0,a"] + [None] * (len(FIELDS) - 2), 8)
     with pytest.raises(CorruptEntryError):
-        decode_state([b"vv", b"a=1"], 8)
+        decode_state([b"a=1", b"5,0,a"], 8)
     with pytest.raises(CorruptEntryError, match="kind"):
-        decode_state([x if x != b"s" else b"z" for x in flat], 8)
-    tomb = decode_state([b"vv", b"a=2", b"c", b"6,0,a", b"t", b"1"], 8)
+        decode_state([x if x != b"s" else b"z" for x in values], 8)
+    tomb = decode_state([b"a=2", b"6,0,a", b"1"] + [None] * (len(FIELDS) - 3), 8)
     assert tomb is not None and tomb.value is None

@@ -152,38 +152,43 @@ def make_entry(
     )
 
 
-def _entry_fields(entry: Entry) -> list[bytes | str]:
-    fields: list[bytes | str] = [
-        "ns", entry.namespace, "p", entry.prompt, "kd", entry.kind, "d", entry.data,
-        "e", entry.embedding, "f", entry.fingerprint,
-    ]  # fmt: skip
-    if entry.metadata:
-        fields += ["m", entry.metadata]
-    if entry.expires_ms:
-        fields += ["x", str(entry.expires_ms)]
-    return fields
+def _entry_values(entry: Entry) -> list[bytes | str]:
+    """An entry's content as script arguments, in CONTENT order ('' for no m, no x)."""
+    expires = str(entry.expires_ms) if entry.expires_ms else ""
+    return [entry.namespace, entry.prompt, entry.kind, entry.data, entry.metadata,
+            entry.embedding, entry.fingerprint, expires]  # fmt: skip
 
 
-def token_of(flat: Sequence[bytes]) -> bytes:
+FIELDS = ("vv", "c", "t", "ns", "p", "kd", "d", "m", "e", "f", "x")
+"""The hash fields read back, in the order of every HMGET (a state is one flat list of values)."""
+CONTENT = FIELDS[3:]  # what a write passes, as values only (halves what is sent and parsed)
+
+Values = Sequence[bytes | None]
+
+
+def token_of(values: Values) -> bytes:
     """The compare-and-set token of a stored hash (``b""`` when absent): ``vv|c``."""
-    h = dict(zip(flat[::2], flat[1::2], strict=True))
-    clock = h.get(b"c")
-    return b"" if clock is None else h.get(b"vv", b"") + b"|" + clock
+    if not values or values[1] is None:
+        return b""
+    return (values[0] or b"") + b"|" + values[1]
 
 
-def decode_state(flat: Sequence[bytes], dim: int) -> State | None:
-    """The state in a flat HGETALL reply (None when absent); CorruptEntryError if malformed."""
-    if not flat:
+def decode_state(values: Values, dim: int) -> State | None:
+    """The state in an HMGET of FIELDS (None when absent); CorruptEntryError if malformed."""
+    if not values or values[1] is None:
         return None
     try:
-        h = dict(zip(flat[::2], flat[1::2], strict=True))
+        vv, c, t, ns, p, kd, data, meta, emb, fp, x = values
+        if c is None:
+            return None
         version = Version(
-            decode_vector(h.get(b"vv", b"").decode("ascii")), decode_clock(h[b"c"].decode("ascii"))
+            decode_vector((vv or b"").decode("ascii")), decode_clock(c.decode("ascii"))
         )
-        if h.get(b"t") == b"1":
+        if t == b"1":
             return Record(version, None)
-        kind = h[b"kd"].decode("ascii")
-        data, meta, emb, fp = h[b"d"], h.get(b"m", b""), h[b"e"], h[b"f"]
+        if ns is None or p is None or kd is None or data is None or emb is None or fp is None:
+            raise CorruptEntryError("stored entry lacks a field")
+        kind = kd.decode("ascii")
         if kind not in ("s", "b", "j"):
             raise CorruptEntryError(f"unknown response kind {kind!r}")
         if kind == "j":
@@ -199,22 +204,18 @@ def decode_state(flat: Sequence[bytes], dim: int) -> State | None:
         if len(fp) != 16:
             raise CorruptEntryError(f"fingerprint must be 16 bytes, got {len(fp)}")
         entry = Entry(
-            namespace=h[b"ns"].decode("utf-8"),
-            prompt=h[b"p"].decode("utf-8"),
+            namespace=ns.decode("utf-8"),
+            prompt=p.decode("utf-8"),
             kind=kind,
             data=data,
-            metadata=meta,
+            metadata=meta or b"",
             embedding=emb,
             fingerprint=fp,
-            expires_ms=int(h.get(b"x", b"0")),
+            expires_ms=int(x or b"0"),
         )
     except CorruptEntryError:
         raise
-    except (
-        KeyError,
-        ValueError,
-        TypeError,
-    ) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, a wrong field count
         raise CorruptEntryError(
             f"stored entry does not decode: {type(exc).__name__}: {exc}"
         ) from exc
@@ -288,7 +289,22 @@ class CircuitBreaker:
 
 
 # -- Lua -------------------------------------------------------------------------
-_LUA_HELPERS = r"""
+_LUA_HELPERS = (
+    "local CONTENT = {"
+    + ", ".join(f"'{f}'" for f in CONTENT)
+    + "}"
+    + r"""
+local function content(first)  -- field, value pairs from ARGV[first], ... (CONTENT order)
+  local out = {}
+  for i, name in ipairs(CONTENT) do
+    local v = ARGV[first + i - 1]
+    if v ~= '' or (name ~= 'm' and name ~= 'x') then
+      out[#out + 1] = name
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
 local function num(x) return string.format('%.0f', x) end
 local function parse_vv(s)
   local t = {}
@@ -316,10 +332,11 @@ local function log(key, id, origin)
   return n
 end
 """
+)
 
 # A local write, stamped here so that every process of a replica shares one
 # counter and one clock. KEYS: entry, log, seq, clock, tombs.
-# ARGV: replica, mode (v value | t tombstone | x drop), maxlen, key, expiry ms, fields...
+# ARGV: replica, mode (v value | t tombstone | x drop), maxlen, key, expiry ms, CONTENT values...
 # Returns {n, had a live value (0/1)}.
 _WRITE = (
     _LUA_HELPERS
@@ -346,7 +363,7 @@ else
   redis.call('HSET', KEYS[4], 'p', num(p), 'l', num(l))
   local clock = num(p) .. ',' .. num(l) .. ',' .. ARGV[1]
   if mode == 'v' then
-    redis.call('HSET', KEYS[1], 'vv', encode_vv(vv), 'c', clock, unpack(ARGV, 6))
+    redis.call('HSET', KEYS[1], 'vv', encode_vv(vv), 'c', clock, unpack(content(6)))
     local x = tonumber(ARGV[5])
     if x > 0 then redis.call('PEXPIREAT', KEYS[1], x) end
     redis.call('SREM', KEYS[5], ARGV[4])
@@ -368,7 +385,7 @@ return {n, existed}
 # paused syncer must not apply stale states after tombstones were collected).
 # KEYS: entry, log, seq, clock, tombs, lease.
 # ARGV: expected token, mode (v | t), maxlen, key, expiry ms, vv, clock, lease token,
-# fields... Returns 1 written, 0 lost the race, -1 lease lost.
+# CONTENT values... Returns 1 written, 0 lost the race, -1 lease lost.
 _APPLY = (
     _LUA_HELPERS
     + r"""
@@ -379,7 +396,7 @@ if cur[2] then token = (cur[1] or '') .. '|' .. cur[2] end
 if token ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == 'v' then
-  redis.call('HSET', KEYS[1], 'vv', ARGV[6], 'c', ARGV[7], unpack(ARGV, 9))
+  redis.call('HSET', KEYS[1], 'vv', ARGV[6], 'c', ARGV[7], unpack(content(9)))
   local x = tonumber(ARGV[5])
   if x > 0 then redis.call('PEXPIREAT', KEYS[1], x) end
   redis.call('SREM', KEYS[5], ARGV[4])
@@ -402,10 +419,14 @@ return 1
 # The replica's clock comes along, read atomically with the log (its horizon).
 # KEYS: entries..., log, seq, clock. ARGV: start id, count, entry key prefix, origin only.
 # Reads keys named by log messages, so it needs a non-cluster Redis.
-_READ = r"""
+_READ = (
+    "local FIELDS = {"
+    + ", ".join(f"'{f}'" for f in FIELDS)
+    + "}"
+    + r"""
 local m = #KEYS - 3
 local found = {}
-for i = 1, m do found[i] = redis.call('HGETALL', KEYS[i]) end
+for i = 1, m do found[i] = redis.call('HMGET', KEYS[i], unpack(FIELDS)) end
 local count = tonumber(redis.call('GET', KEYS[m + 2]) or '0')
 local clock = redis.call('HMGET', KEYS[m + 3], 'p', 'l')
 local out = {}
@@ -421,7 +442,7 @@ if ARGV[1] ~= '' then
       local has, state = 0, {}
       if k ~= '' and not fetched[k] and (ARGV[4] ~= '1' or o == '1') then
         fetched[k] = true
-        has, state = 1, redis.call('HGETALL', ARGV[3] .. k)
+        has, state = 1, redis.call('HMGET', ARGV[3] .. k, unpack(FIELDS))
       end
       out[#out + 1] = {msg[1], k, h['n'] or '0', o, has, state}
     end
@@ -429,6 +450,7 @@ if ARGV[1] ~= '' then
 end
 return {count, found, out, {clock[1] or '0', clock[2] or '0'}}
 """
+)
 
 # Where the log ends now: {message count, last stream id, clock}. KEYS: log, seq, clock.
 _MARK = r"""
@@ -654,7 +676,19 @@ class RedisTier:
         return f"RedisTier({self.where!r}, prefix={self.keys.prefix!r}, replica={self.replica!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("a RedisTier holds live connections; make a new one in the other process")
+        """Pickle the settings only: the copy opens its own connections (callbacks stay behind)."""
+        if not isinstance(self._target, str):
+            raise TypeError("only a RedisTier made from a redis:// URL can be pickled")
+        return {
+            "target": self._target, "dim": self.dim, "prefix": self.keys.prefix,
+            "replica_id": None if self.replica == LOCAL_REPLICA else self.replica,
+            "tombstones": self.tombstones, "timeout": self._timeout, "strict": self.strict,
+            "log_maxlen": self.log_maxlen,
+        }  # fmt: skip
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        target = state.pop("target")
+        self.__init__(target, **state)  # type: ignore[misc]
 
     # -- the choke point ---------------------------------------------------------
     def _io(self, what: str, op: Callable[[], T], fallback: T) -> T:
@@ -706,10 +740,10 @@ class RedisTier:
                 f"Redis at {self.where}: {what} failed: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _decode(self, flat: Sequence[bytes], key: str) -> State | None:
+    def _decode(self, values: Values, key: str) -> State | None:
         """Decode one stored state; a corrupt one is a fault and reads as absent."""
         try:
-            return decode_state(flat, self.dim)
+            return decode_state(values, self.dim)
         except CorruptEntryError as exc:
             self._fault(f"decoding {self.keys.entry(key)}", exc, False)
             return None
@@ -916,7 +950,7 @@ class RedisTier:
         maxlen = self.log_maxlen
         if entry is None:
             return [self.replica, mode, maxlen, key, 0]
-        return [self.replica, mode, maxlen, key, entry.expires_ms, *_entry_fields(entry)]
+        return [self.replica, mode, maxlen, key, entry.expires_ms, *_entry_values(entry)]
 
     def close(self) -> None:
         """Release the connection pools (idempotent)."""
@@ -989,12 +1023,11 @@ class RedisTier:
         if names:
             pipe = client.pipeline(transaction=False)
             for name in names:
-                pipe.hgetall(name)
+                pipe.hmget(name, FIELDS)
             skip = len(self.keys.entry_prefix)
             for name, row in zip(names, pipe.execute(), strict=True):
                 key = name[skip:].decode("ascii", "replace")
-                flat = [x for kv in row.items() for x in kv]  # redis-py gives HGETALL as a dict
-                batch.append((key, self._decode(flat, key), token_of(flat)))
+                batch.append((key, self._decode(row, key), token_of(row)))
         return int(cursor), batch
 
     def _scan_states(self, client: Any) -> Iterator[list[tuple[str, State | None, bytes]]]:
@@ -1035,7 +1068,7 @@ class RedisTier:
                 mode, expires = ("t", 0) if state.value is None else ("v", state.value.expires_ms)
                 args = [token, mode, self.log_maxlen, key, expires, *stamp]
                 if state.value is not None:
-                    args += _entry_fields(state.value)
+                    args += _entry_values(state.value)
                 calls.append(("apply", [self.keys.entry(key), *keys[1:]], args))
             results = [int(r) for r in self._eval_many(calls, self._bulk())]
             if -1 in results:
