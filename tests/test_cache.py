@@ -307,3 +307,11 @@ def test_cosine_for_precision_interpolates_the_measured_points() -> None:
     assert cosine_for_precision(0.95) == pytest.approx(0.970)
     assert cosine_for_precision(0.99) == pytest.approx(0.993)
     assert 0.970 < cosine_for_precision(0.97) < 0.993
+
+
+def test_empty_namespaces_release_their_index(cache: SemanticCache) -> None:
+    for i in range(20):
+        cache.put(f"follow-up question {i}", "x", namespace=f"conversation-{i}")
+    for i in range(20):
+        assert cache.delete(f"follow-up question {i}", namespace=f"conversation-{i}")
+    assert cache._indexes == {}

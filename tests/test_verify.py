@@ -197,3 +197,17 @@ def test_cache_uses_calibrated_verifier_by_default_and_reports_confidence() -> N
     with pytest.raises(InvalidConfigError, match="threshold or verifier"):
         SemanticCache(HashingEmbedder(), threshold=0.9, verifier=load_default_verifier())
     assert SemanticCache(HashingEmbedder(), target_precision=0.99).verifier.target_precision == 0.99  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I convert a PDF to a Word document?", "How do I convert a Word document to PDF?"),
+        ("How do I convert 350 degrees Celsius to Fahrenheit?", "How do I convert 350 degrees Fahrenheit to Celsius?"),
+        ("Is Paris bigger than London?", "Is London bigger than Paris?"),
+    ],
+)
+def test_swapped_direction_lowers_the_probability(a: str, b: str) -> None:
+    v = load_default_verifier()
+    assert v.probability(profile(a), profile(b), 0.99) < v.with_target(0.9).threshold
+    assert v.probability(profile(a), profile(a + " "), 0.99) > 0.9

@@ -552,6 +552,8 @@ class SemanticCache:
         slot = self._pool.add(vec[0])
         fp = self._fingerprint(vec)[0]
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
+        if self._profiles:
+            entry.profile = profile(q.prompt)  # made here, off the lookup path
         self._index_for(q.namespace).add(q.key, slot, fp)
         if counted:
             self._counts["puts"] += 1
@@ -561,6 +563,8 @@ class SemanticCache:
         index = self._indexes.get(entry.namespace)
         if index is not None and index.remove(entry.key) is not None and self._pool is not None:
             self._pool.free(entry.slot)
+        if index is not None and len(index) == 0:
+            del self._indexes[entry.namespace]  # one namespace per conversation must not leak
 
     def _on_evict(self, key: str, entry: _Entry, reason: EvictReason) -> None:
         self._forget(entry)

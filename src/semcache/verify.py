@@ -37,6 +37,7 @@ from ._features import FEATURE_NAMES, MISMATCH_FEATURES, TextProfile, features, 
 
 __all__ = [
     "FLAG_PRIORS",
+    "SWAP_PRIOR",
     "Candidate",
     "CalibratedVerifier",
     "CosineVerifier",
@@ -213,7 +214,10 @@ class CalibratedVerifier:
         """Modelled chance that the answer cached for ``cached`` is right for ``query``."""
         if self._long_mismatch(query, cached):
             return 0.0
-        return float(_sigmoid(float(features(query, cached, cosine, self.idf) @ self._w)))  # type: ignore[attr-defined]
+        logit = float(features(query, cached, cosine, self.idf) @ self._w)  # type: ignore[attr-defined]
+        if _order_swap(query, cached):
+            logit += SWAP_PRIOR
+        return float(_sigmoid(logit))
 
     def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
         tau = self.threshold
@@ -273,6 +277,24 @@ class CalibratedVerifier:
             long_words=int(data.get("long_words", 160)),
             source=str(data.get("source", "")),
         )
+
+
+# "convert PDF to Word" and "convert Word to PDF" share every word: a bag of
+# words (and often the embedding) cannot tell them apart. When two texts have
+# the same content words in another order around a direction word, the odds
+# are divided by 20, like the other meaning-flip flags.
+SWAP_PRIOR = -3.0
+_DIRECTION = frozenset("to from into onto over than vs versus with without instead between".split())
+
+
+def _order_swap(a: TextProfile, b: TextProfile) -> bool:
+    if a.content != b.content or len(a.content) < 2 or a.tokens == b.tokens:
+        return False
+    if not (_DIRECTION & a.words or _DIRECTION & b.words):
+        return False
+    seq_a = [t for t in dict.fromkeys(a.tokens) if t in a.content]
+    seq_b = [t for t in dict.fromkeys(b.tokens) if t in b.content]
+    return seq_a != seq_b
 
 
 _DEFAULT: dict[str, Any] = {}
