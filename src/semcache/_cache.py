@@ -597,7 +597,7 @@ class SemanticCache:
                 **kwargs,
             )
 
-        self._redis = tier(target, on_change=self._absorb)
+        self._redis = tier(target, on_change=self._absorb, on_reset=self._keep_only)
         if replica_id is not None:
             self._redis.ensure_meta()
         if peers:
@@ -677,3 +677,12 @@ class SemanticCache:
                 q = _Query(value.prompt, value.namespace, key)
                 vec = value.vector()[None, :]
                 self._insert(q, value.kind, payload, meta, vec, ttl, counted=False)
+
+    def _keep_only(self, keys: set[str]) -> None:
+        """After a full reload from Redis: drop local entries Redis no longer holds."""
+        with self._lock:
+            for key in list(self._lru):
+                if key not in keys:
+                    gone = self._lru.pop(key, None)
+                    if isinstance(gone, _Entry):
+                        self._forget(gone)

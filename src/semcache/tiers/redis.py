@@ -619,7 +619,8 @@ class RedisTier:
 
     ``on_change(changes)`` receives ``(key, state or None)`` for every change
     other processes (or replication) made, in log order, while the tier holds
-    its feed lock, so a process mirrors the shared state in its local tiers.
+    its feed lock, so a process mirrors the shared state in its local tiers;
+    after a full reload ``on_reset(keys)`` says which keys Redis holds at all.
     """
 
     def __init__(
@@ -634,6 +635,7 @@ class RedisTier:
         strict: bool = False,
         log_maxlen: int = LOG_MAXLEN,
         on_change: Callable[[Sequence[tuple[str, State | None]]], None] | None = None,
+        on_reset: Callable[[set[str]], None] | None = None,
         on_error: Callable[[], None] | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
@@ -664,6 +666,7 @@ class RedisTier:
         self.strict = strict
         self.log_maxlen = log_maxlen
         self.on_change = on_change
+        self.on_reset = on_reset
         self._on_error = on_error
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self._shas: dict[str, str] = {}
@@ -894,15 +897,25 @@ class RedisTier:
 
     def _reload(self) -> None:
         with self._feed_lock:
-            self._reload_locked()
+            if self._feed is None:  # (another thread may have done it meanwhile)
+                self._reload_locked()
 
     def _reload_locked(self) -> None:
-        """Rebuild the local mirror: mark the log's end, then stream every stored entry."""
+        """Rebuild the local mirror: mark the log's end, stream every stored entry, drop the rest.
+
+        Redis is the truth of the shared tier: after a gap in the log (or a
+        Redis that lost its data), local entries Redis no longer holds may have
+        been deleted elsewhere, so they go (``on_reset`` gets the keys to keep).
+        """
         mark = self.mark()
+        present: set[str] = set()
         for batch in self._scan_states(self._bulk()):
             changes = [(k, s) for k, s, _ in batch if s is not None]
+            present.update(k for k, s in changes if s is not None and s.value is not None)
             if changes and self.on_change is not None:
                 self.on_change(changes)
+        if self.on_reset is not None:
+            self.on_reset(present)
         self._feed = mark
 
     def store(self, items: Sequence[tuple[str, Entry]]) -> bool:
