@@ -297,6 +297,44 @@ def test_background_sync_thread_refreshes_and_stops(redis_url: str, redis_prefix
     b.close()  # idempotent
 
 
+def test_threads_sharing_caches_do_not_deadlock_or_fail(redis_url: str, redis_prefix: str) -> None:
+    import random
+    import threading
+
+    caches = [
+        make(redis_url, redis_prefix, sync_interval=0.01),
+        make(redis_url, redis_prefix, max_entries=5),
+    ]
+    failures: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(150):
+                cache, q = rng.choice(caches), f"question {rng.randrange(20)} about threads"
+                action = rng.random()
+                if action < 0.5:
+                    cache.get(q)
+                elif action < 0.85:
+                    cache.put(q, {"seed": seed})
+                elif action < 0.97:
+                    cache.delete(q)
+                else:
+                    cache.sync()
+        except BaseException as exc:  # collected, so the test fails with it below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and not failures, failures
+    assert all(c.stats().errors == 0 for c in caches)
+    for c in caches:
+        c.close()
+
+
 def test_options_are_checked(redis_url: str, redis_prefix: str) -> None:
     with pytest.raises(InvalidConfigError, match="need redis="):
         SemanticCache("hashing", threshold=0.7, replica_id="eu-1")
