@@ -155,6 +155,21 @@ def test_one_process_per_replica_syncs_at_a_time(redis_servers: Any) -> None:
     assert answers(a0) == answers(a1) == answers(b)
 
 
+def test_a_lone_replica_collects_its_tombstones_unless_someone_reads_its_log(
+    redis_servers: Any,
+) -> None:
+    server = redis_servers()
+    lone = SemanticCache("hashing", threshold=0.97, redis=server.url, replica_id="solo")
+    lone.put(KEYS[0], "x")
+    lone.delete(KEYS[0])
+    assert raw(server).scard("semcache:tombs") == 1
+    assert lone.sync().purged == 1 and raw(server).scard("semcache:tombs") == 0
+    raw(server).hset("semcache:readers", "elsewhere", 1)  # a replica we cannot see pulls from us
+    lone.put(KEYS[1], "y")
+    lone.delete(KEYS[1])
+    assert lone.sync().purged == 0 and raw(server).scard("semcache:tombs") == 1
+
+
 def test_background_sync_converges_without_calls(redis_servers: Any) -> None:
     servers = [redis_servers() for _ in range(2)]
     caches = [replica(servers, i, sync_interval=0.05) for i in range(2)]

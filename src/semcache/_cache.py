@@ -600,7 +600,7 @@ class SemanticCache:
         self._redis = tier(target, on_change=self._absorb, on_reset=self._keep_only)
         if replica_id is not None:
             self._redis.ensure_meta()
-        if peers:
+        if peers or replica_id is not None:  # (without peers it still collects tombstones)
             self._replicator = Replicator(self._redis, [tier(p) for p in peers])
         self._redis.refresh()  # serve what the Redis already holds
         if interval is not None:
