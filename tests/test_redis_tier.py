@@ -221,7 +221,7 @@ def test_a_slower_writer_cannot_overwrite_a_newer_version(
     old_state, old_token = states[key]
     a.put(Q, "new")  # a newer version lands first
     lease = tier.take_lease(5)
-    assert lease is not None
+    assert lease
     try:
         assert tier.apply([(key, old_token, old_state)], lease) == [key]  # the CAS refuses
         assert tier.apply([(key, old_token, old_state)], "not-the-lease") is None  # fenced

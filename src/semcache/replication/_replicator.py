@@ -47,7 +47,7 @@ class SyncReport:
     conflicts: int = 0  # compare-and-set writes that lost a race and were redone
     repaired: int = 0  # anti-entropy passes
     purged: int = 0  # tombstones collected
-    busy: bool = False  # another process of this replica was syncing
+    busy: bool = False  # another process of this replica was syncing (nothing done)
 
 
 class Replicator:
@@ -77,8 +77,9 @@ class Replicator:
         report = SyncReport()
         with self._lock:
             lease = self.local.take_lease(LEASE_TTL)
-            if lease is None:
-                report.busy = True
+            if not lease:  # "": another process holds it; None: the local Redis failed
+                report.busy = lease == ""
+                report.failed += lease is None
                 return report
             try:
                 peers: dict[str, ReplicaInfo] = {}

@@ -1127,13 +1127,13 @@ class RedisTier:
         return self._io("purge tombstones", op, 0)
 
     def take_lease(self, ttl: float) -> str | None:
-        """The replica-wide sync lease for ``ttl`` seconds: a token, or None if held elsewhere."""
+        """The sync lease for ``ttl`` seconds: a token; "" if held elsewhere, None on failure."""
         token = uuid.uuid4().hex
 
         def op() -> str | None:
             lock = self.keys.lock(SYNC_LEASE)
             got = self.client.set(lock, token, nx=True, px=max(1, int(ttl * 1000)))
-            return token if got else None
+            return token if got else ""
 
         return self._io("take sync lease", op, None)
 
