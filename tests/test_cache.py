@@ -138,7 +138,8 @@ def test_batch_calls_match_single_calls(cache: SemanticCache) -> None:
     prompts = ["first prompt about apples", "second prompt about pears", "third prompt about plums"]
     ids = cache.put_many(prompts, ["A", "B", "C"], namespace="n")
     assert len(ids) == 3 and len(set(ids)) == 3
-    got = cache.get_many(["first prompt about apples", "nothing like it at all zzz", "third prompt about plums"], namespace="n")
+    queries = ["first prompt about apples", "nothing like it at all zzz", "third prompt about plums"]
+    got = cache.get_many(queries, namespace="n")
     assert [h.response if h else None for h in got] == ["A", None, "C"]
     assert cache.get_many([], namespace="n") == []
 

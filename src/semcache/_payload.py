@@ -34,7 +34,7 @@ def encode(response: object) -> tuple[Kind, str | bytes]:
 
 def decode(kind: str, data: str | bytes) -> Any:
     """The response that ``encode`` turned into (kind, data)."""
-    if kind == "s" or kind == "b":
+    if kind in {"s", "b"}:
         return data
     return json.loads(data)
 

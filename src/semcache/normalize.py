@@ -30,10 +30,7 @@ def check_prompt(prompt: object, name: str = "prompt") -> str:
 
 def normalize(text: str) -> str:
     """NFKC, casefold, collapse white space, strip trailing ``?.!`` and spaces."""
-    if text.isascii():
-        folded = text.lower()
-    else:
-        folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
     return _SPACE.sub(" ", folded).strip().rstrip(_TRAILING)
 
 

@@ -85,9 +85,7 @@ class SentenceTransformerEmbedder:
                 )
                 if self.max_seq_length is not None:
                     model.max_seq_length = self.max_seq_length
-                getter = getattr(model, "get_embedding_dimension", None) or getattr(
-                    model, "get_sentence_embedding_dimension"
-                )
+                getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
                 self._dim = int(getter())
                 self._model = model
         return self._model

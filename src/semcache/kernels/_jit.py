@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numba
 from numba import types
@@ -64,7 +64,7 @@ def jit(*, fastmath: bool = False, parallel: bool = False) -> Callable[[Any], An
 
 
 @intrinsic
-def popcount(typingctx: Any, x: Any) -> Any:
+def _popcount(typingctx: Any, x: Any) -> Any:
     """Population count of a uint64 through LLVM's ``ctpop`` (one POPCNT)."""
     if x != types.uint64:
         return None
@@ -74,3 +74,7 @@ def popcount(typingctx: Any, x: Any) -> Any:
         return builder.ctpop(args[0])
 
     return sig, codegen
+
+
+# Seen from Python (and by type checkers) the intrinsic is a one-argument function.
+popcount: Callable[[Any], Any] = cast(Callable[[Any], Any], _popcount)

@@ -35,7 +35,7 @@ _U1 = np.uint64(1)
 
 
 @jit(fastmath=True)
-def _dot(pool: np.ndarray, row: int, q: np.ndarray) -> float:
+def _dot(pool: np.ndarray, row: int, q: np.ndarray) -> np.float32:
     s = np.float32(0.0)
     for t in range(q.shape[0]):
         s += pool[row, t] * q[t]
@@ -111,15 +111,15 @@ def build_tables(
                 offsets[b, np.int64((fps[lid, 0] >> shift) & mask) + 1] += 1
         for key in range(nbuckets):
             offsets[b, key + 1] += offsets[b, key]
-        m = offsets[b, nbuckets]
+        m = int(offsets[b, nbuckets])
         cursor = offsets[b, :nbuckets].copy()
         for lid in range(n):
             if alive[lid]:
-                key = np.int64((fps[lid, 0] >> shift) & mask)
-                ids[b, cursor[key]] = lid
-                tfps[b, cursor[key], 0] = fps[lid, 0]
-                tfps[b, cursor[key], 1] = fps[lid, 1]
-                cursor[key] += 1
+                bucket = np.int64((fps[lid, 0] >> shift) & mask)
+                ids[b, cursor[bucket]] = lid
+                tfps[b, cursor[bucket], 0] = fps[lid, 0]
+                tfps[b, cursor[bucket], 1] = fps[lid, 1]
+                cursor[bucket] += 1
     return m
 
 

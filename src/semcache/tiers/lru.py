@@ -97,7 +97,7 @@ class LRUTier(Generic[K, V]):
         return len(self._data)
 
     def __contains__(self, key: object) -> bool:
-        slot = self._data.get(key)  # type: ignore[call-overload]
+        slot = self._data.get(key)  # type: ignore[arg-type]
         return slot is not None and not self._expired(slot)
 
     def __iter__(self) -> Iterator[K]:
