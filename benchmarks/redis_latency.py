@@ -29,6 +29,7 @@ the median over repeats of each repeat's p50 and p99 (all clients' calls pooled)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import platform
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,23 @@ def fill(url: str, n: int) -> None:
     cache.close()
 
 
+@contextlib.contextmanager
+def count_round_trips(redis: Any) -> Iterator[list[int]]:
+    """Count what redis-py sends: one packed send per command, pipeline or script call."""
+    sent = [0]
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        original(self, command, check_health)
+
+    redis.connection.Connection.send_packed_command = counting
+    try:
+        yield sent
+    finally:
+        redis.connection.Connection.send_packed_command = original
+
+
 # -- one client process -------------------------------------------------------------
 def client(url: str, n: int, ops: int, warmup: int, repeats: int, cid: int, barrier: Any, out: Any) -> None:
     import redis
@@ -108,8 +127,10 @@ def client(url: str, n: int, ops: int, warmup: int, repeats: int, cid: int, barr
     from semcache import HashingEmbedder, SemanticCache
 
     emb = HashingEmbedder(dim=DIM)
-    cold = SemanticCache(emb, threshold=0.9, redis=url, redis_prefix=PREFIX, max_entries=1)
-    warm = SemanticCache(emb, threshold=0.9, redis=url, redis_prefix=PREFIX, max_entries=4 * n)
+    # a long timeout: this measures latency, so no call may turn into a fast failure
+    opts: dict[str, Any] = {"threshold": 0.9, "redis": url, "redis_prefix": PREFIX, "redis_timeout": 5.0}
+    cold = SemanticCache(emb, max_entries=1, **opts)
+    warm = SemanticCache(emb, max_entries=4 * n, **opts)
     vecs = unit_rows(n, 0)
     rng = np.random.default_rng(1000 + cid)
     serial = [0]
@@ -132,7 +153,7 @@ def client(url: str, n: int, ops: int, warmup: int, repeats: int, cid: int, barr
 
     result: dict[str, Any] = {"latency_ns": {}, "hits": {}, "round_trips": {}}
     for kind in KINDS:
-        for rep in range(repeats):
+        for _rep in range(repeats):
             calls = [op(kind) for _ in range(warmup + ops)]
             barrier.wait()
             times, hits = [], 0
@@ -146,19 +167,12 @@ def client(url: str, n: int, ops: int, warmup: int, repeats: int, cid: int, barr
             result["latency_ns"].setdefault(kind, []).append(times)
             result["hits"].setdefault(kind, []).append(hits / ops)
         # round trips, counted apart from the timed runs
-        sent = [0]
-        original = redis.connection.Connection.send_packed_command
-
-        def counting(self: Any, command: Any, check_health: bool = True) -> None:
-            sent[0] += 1
-            original(self, command, check_health)
-
-        redis.connection.Connection.send_packed_command = counting  # type: ignore[method-assign]
         calls = [op(kind) for _ in range(100)]
-        for call in calls:
-            call()
-        redis.connection.Connection.send_packed_command = original  # type: ignore[method-assign]
+        with count_round_trips(redis) as sent:
+            for call in calls:
+                call()
         result["round_trips"][kind] = sent[0] / len(calls)
+    result["errors"] = cold.stats().errors + warm.stats().errors
     out.put((cid, result))
 
 
@@ -174,7 +188,7 @@ def run(url: str, n: int, clients: int, ops: int, warmup: int, repeats: int) -> 
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"errors": sum(r["errors"] for _, r in results)}
     for kind in KINDS:
         p50s, p99s = [], []
         for rep in range(repeats):
@@ -193,10 +207,9 @@ def run(url: str, n: int, clients: int, ops: int, warmup: int, repeats: int) -> 
 
 
 def machine() -> dict[str, Any]:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()[:10]
-    redis_v = subprocess.run(
-        [shutil.which("redis-server") or "redis-server", "--version"], capture_output=True, text=True
-    ).stdout.strip()
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()[:10]
+    exe = shutil.which("redis-server") or "redis-server"
+    redis_v = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     import redis
 
     return {
@@ -230,9 +243,11 @@ def main() -> None:
         report["fill_seconds"] = time.perf_counter() - t0
         for c in args.clients:
             report[f"clients={c}"] = run(url, args.entries, c, args.ops, args.warmup, args.repeats)
-            print(f"\n{c} client(s), {args.entries} entries (median over {args.repeats} runs)")
+            errors = report[f"clients={c}"]["errors"]
+            print(f"\n{c} client(s), {args.entries} entries (median over {args.repeats} runs), {errors} errors")
             print(f"{'operation':<16}{'p50 us':>10}{'p99 us':>10}{'hits':>8}{'RT/op':>7}")
-            for kind, s in report[f"clients={c}"].items():
+            for kind in KINDS:
+                s = report[f"clients={c}"][kind]
                 print(
                     f"{kind:<16}{s['p50_us_median']:>10.0f}{s['p99_us_median']:>10.0f}"
                     f"{s['hit_rate']:>8.2f}{s['round_trips']:>7.2f}"

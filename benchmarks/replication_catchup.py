@@ -38,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from redis_latency import DIM, machine, start_redis  # noqa: E402
+from redis_latency import DIM, count_round_trips, machine, start_redis  # noqa: E402
 
 
 def one_run(changes: int, trimmed: bool) -> dict[str, Any]:
@@ -60,24 +60,14 @@ def one_run(changes: int, trimmed: bool) -> dict[str, Any]:
         if trimmed:
             redis.Redis.from_url(url_a).xtrim("semcache:log", maxlen=0, approximate=False)
 
-        sent = [0]
-        original = redis.connection.Connection.send_packed_command
-
-        def counting(self: Any, command: Any, check_health: bool = True) -> None:
-            sent[0] += 1
-            original(self, command, check_health)
-
-        redis.connection.Connection.send_packed_command = counting  # type: ignore[method-assign]
-        try:
-            assert b._replicator is not None and b._redis is not None
+        assert b._replicator is not None and b._redis is not None
+        with count_round_trips(redis) as sent:
             t0 = time.perf_counter()
             report = b._replicator.sync()
             t1 = time.perf_counter()
             pull_rts = sent[0]
             b._redis.refresh()
             t2 = time.perf_counter()
-        finally:
-            redis.connection.Connection.send_packed_command = original  # type: ignore[method-assign]
         assert report.failed == 0 and report.applied == changes, report
         assert report.repaired == int(trimmed), report
         assert len(b) == changes, len(b)
