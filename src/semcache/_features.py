@@ -2,13 +2,25 @@
 
 A profile is computed once per text (at put for cached prompts, at lookup for
 the query, and only when some candidate is close enough to matter), so
-scoring a candidate is a handful of set operations.
+scoring a candidate is a few merges of short sorted arrays.
 
 The features say how much two texts agree beyond their embedding: SimHash
 distance of the whole normalised text, word and character overlap, length
 ratio, rare-word (IDF-weighted) difference, and flags for the small changes
 that flip an answer: numbers, years, negation, named entities, units,
 comparison or direction words, and the question word.
+
+Two implementations compute the same features. ``profile_reference`` and
+``features_reference`` are plain Python over sets of strings: the definition
+and the test oracle. ``profile`` and ``features`` are the fast path: a
+profile is one uint64 array of sorted hashes and codes
+(``semcache.kernels.lexical``), made and compared by Numba kernels. They give
+the same vector (to rounding) except when two different words share a 64-bit
+hash. A text whose characters beyond ASCII are all symbols (curly quotes,
+dashes, emoji) is read byte by byte by one kernel call; other text is folded
+and split in Python (NFKC, one regex each for words and names) and hashed by a
+kernel; text with non-ASCII digits is profiled by the reference and compacted.
+The kernels load on first use, so importing this module imports no Numba.
 """
 
 from __future__ import annotations
@@ -18,48 +30,81 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["FEATURE_NAMES", "MISMATCH_FEATURES", "TextProfile", "features", "profile", "profiles"]
+__all__ = [
+    "FEATURE_NAMES",
+    "MISMATCH_FEATURES",
+    "IdfTable",
+    "ReferenceProfile",
+    "TextProfile",
+    "compact",
+    "features",
+    "features_reference",
+    "idf_table",
+    "logistic",
+    "long_mismatch",
+    "long_mismatch_reference",
+    "order_swap",
+    "order_swap_reference",
+    "profile",
+    "profile_reference",
+    "profiles",
+    "scoring_model",
+]
+
+
+def _words(s: str) -> list[str]:
+    return s.split()
+
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _ENTITY = re.compile(r"(?<![\w'])([A-Z][\w]*[A-Z0-9][\w]*|[A-Z][a-z0-9]+|[a-z]+[A-Z][\w]*)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"\n]\s*)([A-Z][\w']*)")
 
 _NEGATIONS = frozenset(
-    "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt isnt arent "
-    "wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt".split()
+    _words(
+        "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt "
+        "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt"
+    )
 )
-_WH = frozenset("what why how when where who whom whose which".split())
+_WH = frozenset(_words("what why how when where who whom whose which"))
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+        )
     )
 }
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-                      "million": "1e6", "billion": "1e9", "half": "0.5", "once": "1", "twice": "2"})
+_NUMBER_WORDS.update(
+    {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
+     "million": "1e6", "billion": "1e9", "half": "0.5", "once": "1", "twice": "2"}
+)
 _UNITS = {
-    "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km", "kilometres": "km",
-    "mile": "mi", "miles": "mi", "mph": "mph", "kmh": "kmh", "kph": "kmh",
+    "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km",
+    "kilometres": "km", "mile": "mi", "miles": "mi", "mph": "mph", "kmh": "kmh", "kph": "kmh",
     "kg": "kg", "kgs": "kg", "kilogram": "kg", "kilograms": "kg", "kilo": "kg", "kilos": "kg",
-    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb", "oz": "oz", "ounce": "oz", "ounces": "oz",
-    "gram": "g", "grams": "g", "celsius": "c", "fahrenheit": "f", "kelvin": "k",
+    "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb", "oz": "oz", "ounce": "oz",
+    "ounces": "oz", "gram": "g", "grams": "g", "celsius": "c", "fahrenheit": "f", "kelvin": "k",
     "meter": "m", "meters": "m", "metre": "m", "metres": "m", "cm": "cm", "mm": "mm",
     "centimeter": "cm", "centimeters": "cm", "feet": "ft", "foot": "ft", "ft": "ft",
     "inch": "inch", "inches": "inch", "yard": "yd", "yards": "yd",
     "gb": "gb", "mb": "mb", "tb": "tb", "kb": "kb", "ghz": "ghz", "mhz": "mhz",
-    "liter": "l", "liters": "l", "litre": "l", "litres": "l", "ml": "ml", "gallon": "gal", "gallons": "gal",
-    "second": "s", "seconds": "s", "minute": "min", "minutes": "min", "hour": "h", "hours": "h",
-    "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
+    "liter": "l", "liters": "l", "litre": "l", "litres": "l", "ml": "ml", "gallon": "gal",
+    "gallons": "gal", "second": "s", "seconds": "s", "minute": "min", "minutes": "min",
+    "hour": "h", "hours": "h", "day": "d", "days": "d", "week": "wk", "weeks": "wk",
+    "month": "mo", "months": "mo",
     "dollar": "usd", "dollars": "usd", "usd": "usd", "euro": "eur", "euros": "eur", "eur": "eur",
     "rupee": "inr", "rupees": "inr", "inr": "inr", "yen": "jpy", "percent": "pct", "%": "pct",
     "watt": "w", "watts": "w", "volt": "v", "volts": "v",
 }
 # word -> (group, polarity): texts that use opposite ends of one group ask opposite things
-_POLAR = {}
+_POLAR: dict[str, tuple[str, int]] = {}
 for _group, _plus, _minus in (
     ("best", "best better good great", "worst worse bad"),
     ("most", "most more max maximum highest largest biggest greater increase increasing raise",
@@ -92,13 +137,20 @@ for _group, _plus, _minus in (
     for _w in _minus.split():
         _POLAR[_w] = (_group, -1)
 
+# "convert PDF to Word" and "convert Word to PDF": the same words around a direction word
+_DIRECTION = frozenset(
+    _words("to from into onto over than vs versus with without instead between")
+)
+
 _STOP = frozenset(
-    "a an the is are was were be been being am do does did doing have has had having i me my we our you "
-    "your he she it its they them their this that these those of in on at to for from by with about as "
-    "into over under and or but if then so than too very can could should would will shall may might "
-    "must what why how when where who whom whose which there here some any all each every much many "
-    "get got one ones just also way ways thing things best good use using used make know want need "
-    "like does doesnt dont s t".split()
+    _words(
+        "a an the is are was were be been being am do does did doing have has had having i me "
+        "my we our you your he she it its they them their this that these those of in on at to "
+        "for from by with about as into over under and or but if then so than too very can could "
+        "should would will shall may might must what why how when where who whom whose which "
+        "there here some any all each every much many get got one ones just also way ways thing "
+        "things best good use using used make know want need like does doesnt dont s t"
+    )
 )
 
 FEATURE_NAMES = (
@@ -134,9 +186,10 @@ MISMATCH_FEATURES = frozenset(
 )
 
 
+# -- the reference: plain Python over sets of strings -------------------------------
 @dataclass(frozen=True, slots=True)
-class TextProfile:
-    """What the decision needs to know of one text, computed once."""
+class ReferenceProfile:
+    """What the decision needs to know of one text, as sets of strings (the oracle)."""
 
     norm: str
     tokens: tuple[str, ...]
@@ -166,14 +219,18 @@ def _entities(text: str) -> frozenset[str]:
     for m in _ENTITY.finditer(text):
         tok = m.group(1)
         # A capitalised word opening a sentence is no evidence of a name.
-        if m.start(1) in starts and not any(ch.isupper() for ch in tok[1:]) and not any(ch.isdigit() for ch in tok):
+        if (
+            m.start(1) in starts
+            and not any(ch.isupper() for ch in tok[1:])
+            and not any(ch.isdigit() for ch in tok)
+        ):
             continue
         found.add(_fold(tok).replace("'", ""))
     return frozenset(found)
 
 
-def profile(text: str, simhash: int | None = None) -> TextProfile:
-    """The profile of one text (``simhash`` may be given when already computed)."""
+def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile:
+    """The reference profile of one text (``simhash`` may be given when already computed)."""
     norm = _fold(text)
     raw_words = [w.replace("'", "") for w in _WORD.findall(norm)]
     words = frozenset(raw_words)
@@ -203,7 +260,7 @@ def profile(text: str, simhash: int | None = None) -> TextProfile:
         from .kernels.simhash import simhash_texts
 
         simhash = int(simhash_texts([text])[0])
-    return TextProfile(
+    return ReferenceProfile(
         norm=norm,
         tokens=tuple(raw_words),
         words=words,
@@ -219,14 +276,6 @@ def profile(text: str, simhash: int | None = None) -> TextProfile:
         n_words=len(raw_words),
         simhash=simhash,
     )
-
-
-def profiles(texts: list[str]) -> list[TextProfile]:
-    """Profiles of many texts, their SimHashes computed in one kernel call."""
-    from .kernels.simhash import simhash_texts
-
-    fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
-    return [profile(t, int(f)) for t, f in zip(texts, fps, strict=True)]
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -248,8 +297,10 @@ def _polarity_clash(a: frozenset[tuple[str, int]], b: frozenset[tuple[str, int]]
     return any(g in gb and ga[g] != gb[g] for g in ga)
 
 
-def features(q: TextProfile, c: TextProfile, cosine: float, idf: Mapping[str, float] | None = None) -> np.ndarray:
-    """The feature vector (see FEATURE_NAMES) of a query and a cached prompt."""
+def features_reference(
+    q: ReferenceProfile, c: ReferenceProfile, cosine: float, idf: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """The feature vector (see FEATURE_NAMES) of a query and a cached prompt (the oracle)."""
     wj = _jaccard(q.words, c.words)
     diff = q.content ^ c.content
     if idf:
@@ -284,3 +335,382 @@ def features(q: TextProfile, c: TextProfile, cosine: float, idf: Mapping[str, fl
         ],
         dtype=np.float64,
     )
+
+
+def long_mismatch_reference(a: Any, b: Any, long_words: int) -> bool:
+    """The long-prompt guard on ``tokens``: when either text has more than ``long_words``
+    words, the words outside their common prefix and suffix must agree (char 3-gram
+    Jaccard >= 0.9)."""
+    if max(a.n_words, b.n_words) <= long_words or a.tokens == b.tokens:
+        return False
+    x, y = a.tokens, b.tokens
+    lo = 0
+    while lo < min(len(x), len(y)) and x[lo] == y[lo]:
+        lo += 1
+    hi = 0
+    while hi < min(len(x), len(y)) - lo and x[-1 - hi] == y[-1 - hi]:
+        hi += 1
+    da = " ".join(x[lo : len(x) - hi])
+    db = " ".join(y[lo : len(y) - hi])
+    sa = {da[i : i + 3] for i in range(max(1, len(da) - 2))}
+    sb = {db[i : i + 3] for i in range(max(1, len(db) - 2))}
+    inter = len(sa & sb)
+    return inter / max(1, len(sa | sb)) < 0.9
+
+
+def order_swap_reference(a: ReferenceProfile, b: ReferenceProfile) -> bool:
+    """The same content words (at least two) in another order, around a direction word."""
+    if a.content != b.content or len(a.content) < 2 or a.tokens == b.tokens:
+        return False
+    if not (_DIRECTION & a.words or _DIRECTION & b.words):
+        return False
+    seq_a = [t for t in dict.fromkeys(a.tokens) if t in a.content]
+    seq_b = [t for t in dict.fromkeys(b.tokens) if t in b.content]
+    return seq_a != seq_b
+
+
+# -- the fast path: compact profiles and Numba kernels --------------------------------
+_K: ModuleType | None = None  # semcache.kernels.lexical, once loaded
+_TABLES = np.zeros(0, np.uint64)
+_SYMBOL_BITS = np.zeros(0, np.uint64)
+_DIGIT_BITS = np.zeros(0, np.uint64)
+_ZERO = np.uint64(0)
+_NOT_WORD_CHARS = re.compile(r"[A-Z'\x00]")  # a key holding one of these is never a word
+
+# ids of the small closed sets (bit positions in a profile's masks)
+_WH_ID = {w: i for i, w in enumerate(sorted(_WH))}
+_UNIT_ID = {u: i for i, u in enumerate(sorted(set(_UNITS.values())))}
+_POLAR_GROUPS = list(dict.fromkeys(g for g, _ in _POLAR.values()))
+_POLAR_CODE = {(g, p): 2 * i + (p > 0) for i, g in enumerate(_POLAR_GROUPS) for p in (-1, 1)}
+_NUM_STRINGS = sorted(set(_NUMBER_WORDS.values()))
+_NUM_ID = {s: i for i, s in enumerate(_NUM_STRINGS)}
+
+
+def _pow2(n: int) -> int:
+    cap = 2
+    while cap < n:
+        cap *= 2
+    return cap
+
+
+def _hash_strings(strings: list[str]) -> np.ndarray:
+    """64-bit hashes of strings (no NUL inside), as the kernels hash words."""
+    from .kernels.lexical import hash_strings
+
+    if not strings:
+        return np.zeros(0, np.uint64)
+    cps = np.frombuffer("\x00".join(strings).encode("utf-32-le", "surrogatepass"), np.uint32)
+    return hash_strings(cps, len(strings))  # type: ignore[no-any-return]
+
+
+def _make_tables(k: ModuleType) -> np.ndarray:
+    flags: dict[str, int] = {}
+
+    def add(word: str, value: int) -> None:
+        flags[word] = flags.get(word, 0) | value
+
+    for w in _STOP:
+        add(w, k.F_STOP)
+    for w in _NEGATIONS:
+        add(w, k.F_NEG)
+    for w in _DIRECTION:
+        add(w, k.F_DIR)
+    for w in _WH:
+        add(w, (_WH_ID[w] + 1) << k.WH_SHIFT)
+    for w, u in _UNITS.items():
+        add(w, (_UNIT_ID[u] + 1) << k.UNIT_SHIFT)
+    for w, gp in _POLAR.items():
+        add(w, (_POLAR_CODE[gp] + 1) << k.POLAR_SHIFT)
+    for w, s in _NUMBER_WORDS.items():
+        add(w, (_NUM_ID[s] + 1) << k.NUM_SHIFT)
+    assert max(len(_WH_ID), len(_UNIT_ID), len(_POLAR_CODE)) <= 64 and len(_NUM_ID) < 255
+    names = list(flags)
+    cap = _pow2(2 * len(names))
+    keys = np.zeros(cap, np.uint64)
+    vals = np.zeros(cap, np.uint64)
+    k.fill_table(_hash_strings(names), np.array([flags[w] for w in names], np.uint64), keys, vals)
+    head = np.zeros(k.T_HEADER, np.uint64)
+    head[k.T_MASK] = cap - 1
+    head[k.T_PCT] = _UNIT_ID["pct"]
+    head[k.T_UNITS] = k.T_HEADER + 2 * cap
+    head[k.T_NUMS] = k.T_HEADER + 2 * cap + len(_UNIT_ID)
+    units = _hash_strings(sorted(_UNIT_ID, key=_UNIT_ID.__getitem__))
+    nums = _hash_strings(_NUM_STRINGS)
+    return np.ascontiguousarray(np.concatenate([head, keys, vals, units, nums]))
+
+
+def _load() -> ModuleType:
+    """The lexical kernels and the word tables, loaded on first use."""
+    global _K, _TABLES, _SYMBOL_BITS, _DIGIT_BITS  # noqa: PLW0603
+    if _K is None:
+        from .kernels import lexical
+
+        _TABLES = _make_tables(lexical)
+        _SYMBOL_BITS, _DIGIT_BITS = _code_point_bits()
+        _K = lexical
+    return _K
+
+
+class TextProfile:
+    """What the decision needs to know of one text, computed once.
+
+    ``data`` is the compact profile (see ``semcache.kernels.lexical``);
+    ``text`` the text it was made from.
+    """
+
+    __slots__ = ("_joined", "data", "text")
+
+    def __init__(self, text: str, data: np.ndarray, joined: np.ndarray | None = None) -> None:
+        self.text = text
+        self.data = data
+        self._joined = joined
+
+    @property
+    def n_words(self) -> int:
+        return int(self.data[0])
+
+    @property
+    def simhash(self) -> int:
+        return int(self.data[1])
+
+    @property
+    def joined(self) -> np.ndarray:
+        """The words joined by single spaces, as uint32 code points."""
+        if self._joined is None:
+            if _bytewise(self.text):
+                self._joined = _load().joined_ascii(self.text.encode())
+            else:
+                self._joined = _codepoints(" ".join(_tokens(self.text)))
+        return self._joined
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The words in order (lower-cased, apostrophes removed)."""
+        s = self.joined.tobytes().decode("utf-32-le", "surrogatepass")
+        return tuple(s.split(" ")) if s else ()
+
+    def reference(self) -> ReferenceProfile:
+        """The reference profile of the same text."""
+        return profile_reference(self.text, self.simhash)
+
+    def __repr__(self) -> str:
+        return f"TextProfile({self.text!r}, n_words={self.n_words})"
+
+
+def _tokens(text: str) -> list[str]:
+    return [w.replace("'", "") for w in _WORD.findall(_fold(text))]
+
+
+def _codepoints(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _code_point_bits() -> tuple[np.ndarray, np.ndarray]:
+    """Bitsets over all code points: the plain symbols (neither word (``\\w``) nor
+    space (``\\s``) characters, nor surrogates, nor U+0345, the one other character
+    that case folding changes but NFKC keeps), and the digits (``str.isdigit``)."""
+    chars = np.arange(0x110000, dtype=np.uint32).view("<U1")
+    other = np.char.isalnum(chars) | np.char.isspace(chars)
+    other[0xD800:0xE000] = True
+    other[0x345] = True
+
+    def bits(mask: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.packbits(mask, bitorder="little").view(np.uint64))
+
+    return bits(~other), bits(np.char.isdigit(chars))
+
+
+def _bytewise(text: str) -> bool:
+    """Whether the UTF-8 bytes of ``text`` can be read as ASCII with every other byte a
+    symbol: ASCII text, or text kept by NFKC whose other characters (curly quotes,
+    dashes, emoji) are plain symbols."""
+    if text.isascii():
+        return True
+    if not unicodedata.is_normalized("NFKC", text):
+        return False
+    k = _K or _load()
+    return bool(k.plain_utf8(text.encode("utf-8", "surrogatepass"), _SYMBOL_BITS))
+
+
+def compact(ref: ReferenceProfile) -> np.ndarray:
+    """The compact profile array of a reference profile (the slow, obvious way)."""
+    k = _load()
+
+    def section(strings: frozenset[str]) -> np.ndarray:
+        return np.unique(_hash_strings(list(strings)))
+
+    def mask(ids: list[int]) -> int:
+        return sum(1 << i for i in set(ids))
+
+    shingles = np.unique(
+        np.array(
+            [(ord(s[0]) << 42) | (ord(s[1]) << 21) | ord(s[2]) for s in ref.shingles], np.uint64
+        )
+    )
+    parts = [
+        section(ref.words),
+        section(ref.content),
+        shingles,
+        section(ref.numbers),
+        section(ref.years),
+        section(ref.entities),
+        _hash_strings(list(ref.tokens)),
+    ]
+    head = np.zeros(k.HEADER, np.uint64)
+    head[k.N_WORDS] = ref.n_words
+    head[k.SIMHASH] = ref.simhash
+    head[k.NEGATED] = ref.negated
+    head[k.POLAR] = mask([_POLAR_CODE[gp] for gp in ref.polar])
+    head[k.WH] = mask([_WH_ID[w] for w in ref.wh])
+    head[k.UNITS] = mask([_UNIT_ID[u] for u in ref.units])
+    head[k.DIRECTION] = bool(_DIRECTION & ref.words)
+    pos = k.HEADER
+    for i, part in enumerate(parts):
+        head[k.OFFSETS + i] = pos
+        pos += len(part)
+    head[k.OFFSETS + len(parts)] = pos
+    return np.ascontiguousarray(np.concatenate([head, *parts]).astype(np.uint64))
+
+
+def _profile(text: str, simhash: np.uint64 | None) -> TextProfile:
+    k = _K or _load()
+    given = simhash is not None
+    sim = _ZERO if simhash is None else simhash
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        buf = text.encode("utf-8", "surrogatepass")
+        data = k.profile_bytes(buf, given, sim, _TABLES, _SYMBOL_BITS)
+        if data.shape[0]:
+            return TextProfile(text, data)
+    norm = unicodedata.normalize("NFKC", text).casefold()
+    joined = " ".join(_WORD.findall(norm)).replace("'", "")
+    ents = _entities(text)
+    cps = _codepoints(joined)
+    data = k.profile_codepoints(
+        cps,
+        _codepoints("\x00".join(ents)),
+        len(ents),
+        "%" in text,
+        norm.encode() if not given else b"",
+        given,
+        sim,
+        _TABLES,
+        _DIGIT_BITS,
+    )
+    if not data.shape[0]:  # digits beyond ASCII: built from the reference
+        data = compact(profile_reference(text, None if simhash is None else int(simhash)))
+    return TextProfile(text, data, cps)
+
+
+def profile(text: str, simhash: int | None = None) -> TextProfile:
+    """The profile of one text (``simhash`` may be given when already computed)."""
+    return _profile(text, None if simhash is None else np.uint64(simhash))
+
+
+def profiles(texts: list[str]) -> list[TextProfile]:
+    """Profiles of many texts, their SimHashes computed in one kernel call."""
+    from .kernels.simhash import simhash_texts
+
+    fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
+    return [_profile(t, f) for t, f in zip(texts, fps, strict=True)]
+
+
+class IdfTable(NamedTuple):
+    """IDF weights as an open-addressing table: word hashes and their weights.
+
+    ``vals[0]`` is 1.0 when there are weights (0.0: count words instead),
+    ``vals[1]`` the weight of an unknown word, ``vals[2 + i]`` that of ``keys[i]``.
+    """
+
+    keys: np.ndarray
+    vals: np.ndarray
+
+
+_NO_IDF = IdfTable(np.zeros(2, np.uint64), np.array([0.0, 8.0, 0.0, 0.0]))
+_IDF_CACHE: dict[int, tuple[Mapping[str, float], int, IdfTable]] = {}
+
+
+def idf_table(idf: Mapping[str, float] | None) -> IdfTable:
+    """The table of an IDF mapping (cached by identity and size: do not edit a mapping in use)."""
+    if not idf:
+        return _NO_IDF
+    hit = _IDF_CACHE.get(id(idf))
+    if hit is not None and hit[0] is idf and hit[1] == len(idf):
+        return hit[2]
+    k = _load()
+    words = [w for w in idf if w and not _NOT_WORD_CHARS.search(w)]
+    cap = _pow2(2 * len(words))
+    keys = np.zeros(cap, np.uint64)
+    weights = np.zeros(cap, np.float64)
+    k.fill_table(_hash_strings(words), np.array([idf[w] for w in words], np.float64), keys, weights)
+    head = np.array([1.0, float(idf.get("", 8.0))])
+    table = IdfTable(keys, np.concatenate([head, weights]))
+    if len(_IDF_CACHE) >= 8:
+        _IDF_CACHE.clear()
+    _IDF_CACHE[id(idf)] = (idf, len(idf), table)
+    return table
+
+
+def features(
+    q: TextProfile,
+    c: TextProfile,
+    cosine: float,
+    idf: Mapping[str, float] | IdfTable | None = None,
+) -> np.ndarray:
+    """The feature vector (see FEATURE_NAMES) of a query and a cached prompt."""
+    k = _K or _load()
+    t = idf if isinstance(idf, IdfTable) else idf_table(idf)
+    out = np.empty(len(FEATURE_NAMES), np.float64)
+    k.pair_features(q.data, c.data, float(cosine), t.keys, t.vals, out)
+    if not isinstance(cosine, float | int):
+        # e.g. np.float32: the reference computes these in the cosine's own type
+        out[1] = cosine
+        out[2] = max(0.0, cosine - 0.9) * 10.0
+        out[3] = max(0.0, cosine - 0.95) * 20.0
+        out[17] = cosine * float(out[5])
+    return out
+
+
+def scoring_model(
+    w: np.ndarray, swap_prior: float = 0.0, long_words: int | None = None
+) -> np.ndarray:
+    """The weights, the order-swap prior and the long-prompt word limit, packed for ``logistic``."""
+    tail = [swap_prior, -1.0 if long_words is None else float(long_words)]
+    return np.ascontiguousarray(np.concatenate([np.asarray(w, np.float64), tail]))
+
+
+def logistic(
+    q: TextProfile, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable
+) -> float:
+    """The verifier's probability: 0.0 when the long-prompt guard fails, else
+    sigmoid(features(q, c, cosine, idf) @ w, plus the swap prior on an order swap), the
+    logit clipped to [-40, 40] (``model`` from ``scoring_model``)."""
+    k = _K or _load()
+    fast = type(cosine) is float or isinstance(cosine, float | int)
+    if fast:
+        p: float = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, model)
+        if p >= 0.0:
+            return p
+    limit = model[-1]
+    if limit >= 0.0 and long_mismatch(q, c, int(limit)):
+        return 0.0
+    if fast:
+        unlimited = model.copy()
+        unlimited[-1] = -1.0
+        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
+        return p
+    z = float(features(q, c, cosine, idf) @ model[: len(FEATURE_NAMES)])
+    if order_swap(q, c):
+        z += float(model[len(FEATURE_NAMES)])
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+
+def order_swap(a: TextProfile, b: TextProfile) -> bool:
+    """``order_swap_reference`` by a kernel."""
+    return bool((_K or _load()).order_swap(a.data, b.data))
+
+
+def long_mismatch(a: TextProfile, b: TextProfile, long_words: int) -> bool:
+    """``long_mismatch_reference`` by a kernel over the joined words."""
+    if max(a.n_words, b.n_words) <= long_words:
+        return False
+    return bool((_K or _load()).long_mismatch(a.joined, b.joined))

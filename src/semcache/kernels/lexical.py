@@ -1,0 +1,970 @@
+"""Lexical evidence for the verifier: compact text profiles and pair features.
+
+A profile is one uint64 array: a header (``HEADER`` slots: word count,
+SimHash, negation parity, bit masks of the polar (group, polarity) codes,
+question words and units, whether a direction word occurs, the section
+offsets), then sections: the sorted distinct 64-bit hashes of the words,
+content words, canonical numbers, years and entities, the sorted distinct
+character 3-grams of the padded word sequence, and last the word hashes in
+text order. A 3-gram is coded exactly (three 21-bit code points), so
+character Jaccard has no collisions; words, numbers and entities are string
+hashes (FNV-1a over code points, then the splitmix64 finaliser), so two
+different strings count as one only on a 64-bit collision (about n^2 / 2^64
+for n distinct strings).
+
+The word tables (stopwords, negations, number words, units, polar, question
+and direction words) come as one uint64 array ``tables`` built by
+``semcache._features``: an open-addressing table from word hash to packed
+flags, then the hashes of the canonical unit names and number strings. IDF
+weights come as an open-addressing table too (``fill_table``).
+
+The profile kernels call ``simhash._simhash_span``; Numba's on-disk cache does
+not notice edits to another module, so clear ``__pycache__`` after changing it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, popcount
+from .simhash import _simhash_span
+
+__all__ = [
+    "FEATURES",
+    "HEADER",
+    "fill_table",
+    "hash_strings",
+    "joined_ascii",
+    "logistic",
+    "long_mismatch",
+    "order_swap",
+    "pair_features",
+    "plain_utf8",
+    "profile_bytes",
+    "profile_codepoints",
+]
+
+# header slots of a profile
+N_WORDS = 0
+SIMHASH = 1
+NEGATED = 2
+POLAR = 3
+WH = 4
+UNITS = 5
+DIRECTION = 6
+OFFSETS = 7  # offsets of the sections, then of their end
+WORDS, CONTENT, SHINGLES, NUMBERS, YEARS, ENTITIES, TOKENS = range(7)
+HEADER = OFFSETS + 8
+FEATURES = 18
+
+# flags of a word in the tables (an id field holds id + 1, 0 for none)
+F_STOP = 1
+F_NEG = 2
+F_DIR = 4
+WH_SHIFT = 8
+UNIT_SHIFT = 16
+POLAR_SHIFT = 24
+NUM_SHIFT = 32
+# tables header: mask, pct unit id, unit-hash base, number-hash base
+T_MASK = 0
+T_PCT = 1
+T_UNITS = 2
+T_NUMS = 3
+T_HEADER = 8
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_U0 = np.uint64(0)
+_U1 = np.uint64(1)
+_B8 = np.uint64(0xFF)
+_S21 = np.uint64(21)
+_S42 = np.uint64(42)
+_APOS = 39
+_SPACE = 32
+_SENTENCE_END = np.zeros(256, np.bool_)  # the class [.!?:;"\n] (the newline is handled apart)
+for _c in b'.!?:;"':
+    _SENTENCE_END[_c] = True
+
+
+# -- strings ------------------------------------------------------------------------
+@jit()
+def _step(h: np.uint64, c: int) -> np.uint64:
+    return (h ^ np.uint64(c)) * _FNV_PRIME
+
+
+@jit()
+def _finish(h: np.uint64, n: int) -> np.uint64:
+    z = h ^ (np.uint64(n) * _GOLDEN)
+    z = (z ^ (z >> np.uint64(30))) * _MIX1  # the splitmix64 finaliser
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z ^= z >> np.uint64(31)
+    return z if z != _U0 else _U1  # 0 marks an empty table slot
+
+
+@jit()
+def _lower(c: int) -> int:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+@jit()
+def _digit(c: int) -> bool:
+    return 48 <= c <= 57
+
+
+@jit()
+def _alnum(c: int) -> bool:
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
+
+
+@jit()
+def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
+    """Hash of buf[s:e] lower-cased (ASCII letters), apostrophes left out."""
+    h = _FNV_OFFSET
+    n = 0
+    for p in range(s, e):
+        c = _lower(np.int64(buf[p]))
+        if c != _APOS:
+            h = _step(h, c)
+            n += 1
+    out: np.uint64 = _finish(h, n)
+    return out
+
+
+@jit()
+def hash_strings(cps: np.ndarray, n: int) -> np.ndarray:
+    """Hashes of the ``n`` NUL-separated strings in code points ``cps`` (uint32)."""
+    out = np.empty(n, np.uint64)
+    if n == 0:
+        return out
+    k = 0
+    s = 0
+    for p in range(cps.shape[0] + 1):
+        if p == cps.shape[0] or cps[p] == 0:
+            out[k] = _hash_span(cps, s, p)
+            k += 1
+            s = p + 1
+    return out
+
+
+@jit()
+def fill_table(hashes: np.ndarray, values: np.ndarray, keys: np.ndarray, vals: np.ndarray) -> None:
+    """Insert ``hashes -> values`` by linear probing (``keys``: zeros, length a power of 2)."""
+    mask = keys.shape[0] - 1
+    for k in range(hashes.shape[0]):
+        h = hashes[k]
+        i = np.int64(h & np.uint64(mask))
+        while keys[i] != _U0 and keys[i] != h:
+            i = (i + 1) & mask
+        if keys[i] == _U0:
+            keys[i] = h
+            vals[i] = values[k]
+
+
+@jit()
+def _lookup(tables: np.ndarray, h: np.uint64) -> np.uint64:
+    mask = np.int64(tables[T_MASK])
+    cap = mask + 1
+    i = np.int64(h & np.uint64(mask))
+    while True:
+        key = tables[T_HEADER + i]
+        if key == h:
+            value: np.uint64 = tables[T_HEADER + cap + i]
+            return value
+        if key == _U0:
+            return _U0
+        i = (i + 1) & mask
+
+
+@jit()
+def _idf(keys: np.ndarray, vals: np.ndarray, h: np.uint64) -> float:
+    mask = keys.shape[0] - 1
+    i = np.int64(h & np.uint64(mask))
+    while True:
+        key = keys[i]
+        if key == h:
+            return float(vals[2 + i])
+        if key == _U0:
+            return float(vals[1])
+        i = (i + 1) & mask
+
+
+# -- profiles -----------------------------------------------------------------------
+@jit()
+def _digits_hash(buf: np.ndarray, s: int, e: int) -> np.uint64:
+    """Hash of the digits of buf[s:e] with leading zeros stripped ("0" when none are left)."""
+    h = _FNV_OFFSET
+    n = 0
+    for p in range(s, e):
+        c = np.int64(buf[p])
+        if _digit(c) and (n > 0 or c != 48):
+            h = _step(h, c)
+            n += 1
+    if n == 0:
+        h = _step(h, 48)
+        n = 1
+    out: np.uint64 = _finish(h, n)
+    return out
+
+
+@jit()
+def _suffix_hash(buf: np.ndarray, s: int, e: int, skip: int) -> np.uint64:
+    """Hash of the word buf[s:e] (apostrophes left out) from its character ``skip`` on."""
+    h = _FNV_OFFSET
+    n = 0
+    k = 0
+    for p in range(s, e):
+        c = _lower(np.int64(buf[p]))
+        if c == _APOS:
+            continue
+        if k >= skip:
+            h = _step(h, c)
+            n += 1
+        k += 1
+    out: np.uint64 = _finish(h, n)
+    return out
+
+
+@jit()
+def _insertion_sort(s: np.ndarray, lo: int, hi: int) -> None:
+    for i in range(lo + 1, hi):
+        x = s[i]
+        j = i - 1
+        while j >= lo and s[j] > x:
+            s[j + 1] = s[j]
+            j -= 1
+        s[j + 1] = x
+
+
+@jit()
+def _sort(s: np.ndarray) -> None:
+    """Sort in place: quicksort (median of three) down to runs of 16, then insertion sort.
+
+    np.sort costs about 0.4 us of set-up, more than sorting a short text's words.
+    """
+    n = s.shape[0]
+    if n > 16:
+        stack = np.empty(128, np.int64)
+        top = 0
+        stack[0] = 0
+        stack[1] = n - 1
+        top = 2
+        while top:
+            top -= 2
+            lo = stack[top]
+            hi = stack[top + 1]
+            while hi - lo >= 16:
+                mid = (lo + hi) >> 1
+                if s[mid] < s[lo]:
+                    s[mid], s[lo] = s[lo], s[mid]
+                if s[hi] < s[lo]:
+                    s[hi], s[lo] = s[lo], s[hi]
+                if s[hi] < s[mid]:
+                    s[hi], s[mid] = s[mid], s[hi]
+                pivot = s[mid]
+                i = lo
+                j = hi
+                while i <= j:
+                    while s[i] < pivot:
+                        i += 1
+                    while pivot < s[j]:
+                        j -= 1
+                    if i <= j:
+                        s[i], s[j] = s[j], s[i]
+                        i += 1
+                        j -= 1
+                # recurse into the smaller part, loop on the larger (stack depth <= log2 n)
+                if j - lo < hi - i:
+                    stack[top] = i
+                    stack[top + 1] = hi
+                    hi = j
+                else:
+                    stack[top] = lo
+                    stack[top + 1] = j
+                    lo = i
+                top += 2
+    _insertion_sort(s, 0, n)
+
+
+@jit()
+def _unique_sorted(s: np.ndarray) -> np.ndarray:
+    m = 0
+    for k in range(s.shape[0]):
+        if k == 0 or s[k] != s[m - 1]:
+            s[m] = s[k]
+            m += 1
+    return s[:m]
+
+
+@jit()
+def _sort_unique(s: np.ndarray) -> np.ndarray:
+    """Sort ``s`` in place; its distinct values, a prefix view of it."""
+    _sort(s)
+    out: np.ndarray = _unique_sorted(s)
+    return out
+
+
+@jit()
+def _build(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    ntok: int,
+    ents: np.ndarray,
+    has_pct: bool,
+    simhash: np.uint64,
+    tables: np.ndarray,
+) -> np.ndarray:
+    """The profile of the words buf[starts[t]:ends[t]] (see the module docstring)."""
+    # one scratch allocation: words (text order), sorted words, content, numbers, years
+    work = np.empty(6 * ntok, np.uint64)
+    words = work[:ntok]
+    content = work[2 * ntok : 3 * ntok]
+    nums = work[3 * ntok : 5 * ntok]
+    years = work[5 * ntok :]
+    nc = nn = ny = 0
+    neg = 0
+    direction = 0
+    polar = _U0
+    wh = _U0
+    units = _U0
+    chars = 0
+    unit_base = np.int64(tables[T_UNITS])
+    num_base = np.int64(tables[T_NUMS])
+    for t in range(ntok):
+        s = starts[t]
+        e = ends[t]
+        h = _FNV_OFFSET
+        n = 0
+        ndig = 0
+        first_digit = False
+        value = 0
+        for p in range(s, e):
+            c = _lower(np.int64(buf[p]))
+            if c == _APOS:
+                continue
+            if _digit(c):
+                if n == 0:
+                    first_digit = True
+                ndig += 1
+                value = value * 10 + (c - 48)
+            h = _step(h, c)
+            n += 1
+        hw = _finish(h, n)
+        chars += n
+        words[t] = hw
+        v = _lookup(tables, hw)
+        if v & np.uint64(F_STOP) == _U0:
+            content[nc] = hw
+            nc += 1
+        if v & np.uint64(F_NEG) != _U0:
+            neg += 1
+        if v & np.uint64(F_DIR) != _U0:
+            direction = 1
+        f = np.int64((v >> np.uint64(WH_SHIFT)) & _B8)
+        if f:
+            wh |= _U1 << np.uint64(f - 1)
+        f = np.int64((v >> np.uint64(UNIT_SHIFT)) & _B8)
+        if f:
+            units |= _U1 << np.uint64(f - 1)
+        f = np.int64((v >> np.uint64(POLAR_SHIFT)) & _B8)
+        if f:
+            polar |= _U1 << np.uint64(f - 1)
+        f = np.int64((v >> np.uint64(NUM_SHIFT)) & _B8)
+        if ndig == n:
+            if n == 4 and 1000 <= value <= 2199:
+                years[ny] = hw
+                ny += 1
+            else:
+                nums[nn] = _digits_hash(buf, s, e)
+                nn += 1
+        elif f:
+            nums[nn] = tables[num_base + f - 1]
+            nn += 1
+        elif first_digit:
+            nums[nn] = _digits_hash(buf, s, e)
+            nn += 1
+            v = _lookup(tables, _suffix_hash(buf, s, e, ndig))
+            u = np.int64((v >> np.uint64(UNIT_SHIFT)) & _B8)
+            if u:
+                nums[nn] = tables[unit_base + u - 1]
+                nn += 1
+    if has_pct:
+        units |= _U1 << tables[T_PCT]
+    # the character 3-grams of " " + " ".join(words) + " "
+    plen = chars + max(ntok - 1, 0) + 2
+    shingles = np.empty(plen - 2, np.uint64)
+    x0 = _U0  # the last two characters of the padded text so far
+    x1 = np.uint64(_SPACE)
+    q = 1  # characters so far
+    for t in range(ntok + 1):
+        if t > 0:
+            x2 = np.uint64(_SPACE)
+            if q >= 2:
+                shingles[q - 2] = (x0 << _S42) | (x1 << _S21) | x2
+            x0, x1 = x1, x2
+            q += 1
+        if t == ntok:
+            break
+        for p in range(starts[t], ends[t]):
+            c = _lower(np.int64(buf[p]))
+            if c != _APOS:
+                x2 = np.uint64(c)
+                if q >= 2:
+                    shingles[q - 2] = (x0 << _S42) | (x1 << _S21) | x2
+                x0, x1 = x1, x2
+                q += 1
+    sorted_words = work[ntok : 2 * ntok]
+    sorted_words[:] = words
+    sw = _sort_unique(sorted_words)
+    sc = _sort_unique(content[:nc])
+    ss = _sort_unique(shingles)
+    sn = _sort_unique(nums[:nn])
+    sy = _sort_unique(years[:ny])
+    se = _sort_unique(ents)
+    total = HEADER + sw.shape[0] + sc.shape[0] + ss.shape[0]
+    total += sn.shape[0] + sy.shape[0] + se.shape[0] + ntok
+    out = np.empty(total, np.uint64)
+    out[N_WORDS] = ntok
+    out[SIMHASH] = simhash
+    out[NEGATED] = neg % 2
+    out[POLAR] = polar
+    out[WH] = wh
+    out[UNITS] = units
+    out[DIRECTION] = direction
+    pos = HEADER
+    out[OFFSETS] = pos
+    out[pos : pos + sw.shape[0]] = sw
+    pos += sw.shape[0]
+    out[OFFSETS + 1] = pos
+    out[pos : pos + sc.shape[0]] = sc
+    pos += sc.shape[0]
+    out[OFFSETS + 2] = pos
+    out[pos : pos + ss.shape[0]] = ss
+    pos += ss.shape[0]
+    out[OFFSETS + 3] = pos
+    out[pos : pos + sn.shape[0]] = sn
+    pos += sn.shape[0]
+    out[OFFSETS + 4] = pos
+    out[pos : pos + sy.shape[0]] = sy
+    pos += sy.shape[0]
+    out[OFFSETS + 5] = pos
+    out[pos : pos + se.shape[0]] = se
+    pos += se.shape[0]
+    out[OFFSETS + 6] = pos
+    out[pos : pos + ntok] = words
+    pos += ntok
+    out[OFFSETS + 7] = pos
+    return out
+
+
+@jit()
+def _tokenize_ascii(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> int:
+    """Spans of ``[^\\W_]+(?:'[^\\W_]+)?`` in ASCII text; returns their count."""
+    n = len(buf)
+    ntok = 0
+    p = 0
+    while p < n:
+        if not _alnum(buf[p]):
+            p += 1
+            continue
+        s = p
+        while p < n and _alnum(buf[p]):
+            p += 1
+        if p + 1 < n and buf[p] == _APOS and _alnum(buf[p + 1]):
+            p += 1
+            while p < n and _alnum(buf[p]):
+                p += 1
+        starts[ntok] = s
+        ends[ntok] = p
+        ntok += 1
+    return ntok
+
+
+@jit()
+def _word_char(c: int) -> bool:
+    return _alnum(c) or c == 95
+
+
+@jit()
+def _upper(c: int) -> bool:
+    return 65 <= c <= 90
+
+
+@jit()
+def _lower_letter(c: int) -> bool:
+    return 97 <= c <= 122
+
+
+@jit()
+def _space(c: int) -> bool:
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+@jit()
+def _sentence_start(buf: bytes, p: int) -> bool:
+    """Whether the regex ``(?:^|[.!?:;"\\n]\\s*)([A-Z][\\w']*)`` finds a group at ``p``."""
+    if p == 0:
+        return True
+    i = p - 1
+    while i >= 0 and _space(buf[i]):
+        if buf[i] == 10:
+            return True
+        i -= 1
+    if i < 0:
+        return False
+    end: bool = _SENTENCE_END[buf[i]]
+    return end
+
+
+@jit()
+def _entities_ascii(buf: bytes) -> np.ndarray:
+    """Hashes of the names found in ASCII text (the rules of ``_features._entities``)."""
+    n = len(buf)
+    out = np.empty(n // 2 + 1, np.uint64)
+    m = 0
+    p = 0
+    while p < n:
+        c = buf[p]
+        if not _word_char(c):
+            p += 1
+            continue
+        r = p
+        while r < n and _word_char(buf[r]):
+            r += 1
+        e = -1
+        if p > 0 and buf[p - 1] == _APOS:
+            e = -1  # the lookbehind (?<![\w']) fails
+        elif _upper(c):
+            for k in range(p + 1, r):
+                if _upper(buf[k]) or _digit(buf[k]):
+                    e = r
+                    break
+            if e < 0:
+                k = p + 1
+                while k < r and (_lower_letter(buf[k]) or _digit(buf[k])):
+                    k += 1
+                if k > p + 1:
+                    e = k
+        elif _lower_letter(c):
+            k = p
+            while k < n and _lower_letter(buf[k]):
+                k += 1
+            if k < n and _upper(buf[k]):
+                e = r
+        if e > 0:
+            keep = True
+            if _upper(c) and _sentence_start(buf, p):
+                keep = False
+                for k in range(p, e):
+                    if (k > p and _upper(buf[k])) or _digit(buf[k]):
+                        keep = True
+                        break
+            if keep:
+                out[m] = _hash_span(buf, p, e)
+                m += 1
+        p = r
+    return out[:m]
+
+
+@jit()
+def plain_utf8(buf: bytes, symbols: np.ndarray) -> bool:
+    """Whether every character beyond ASCII in UTF-8 ``buf`` has its bit set in
+    ``symbols`` (a bitset over code points: the plain symbols)."""
+    n = len(buf)
+    p = 0
+    while p < n:
+        c = np.int64(buf[p])
+        if c < 128:
+            p += 1
+            continue
+        k = 3 if c >= 0xF0 else 2 if c >= 0xE0 else 1
+        cp = c & (0x3F >> k)
+        for j in range(1, k + 1):
+            cp = (cp << 6) | (np.int64(buf[p + j]) & 0x3F)
+        p += k + 1
+        if (symbols[cp >> 6] >> np.uint64(cp & 63)) & _U1 == _U0:
+            return False
+    return True
+
+
+@jit()
+def profile_bytes(
+    buf: bytes, has_simhash: bool, simhash: np.uint64, tables: np.ndarray, symbols: np.ndarray
+) -> np.ndarray:
+    """The profile of a text from its UTF-8 bytes, read as ASCII with every other byte a
+    symbol; SimHash computed unless given. Empty when a character beyond ASCII is not a
+    plain symbol (see ``plain_utf8``): such text needs Unicode rules."""
+    if not plain_utf8(buf, symbols):
+        return np.empty(0, np.uint64)
+    n = len(buf)
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    ntok = _tokenize_ascii(buf, starts, ends)
+    has_pct = False
+    for p in range(n):
+        if buf[p] == 37:
+            has_pct = True
+            break
+    if not has_simhash:
+        simhash = _simhash_span(buf, 0, n, np.empty(64, np.int32))
+    ents = _entities_ascii(buf)
+    out: np.ndarray = _build(buf, starts, ends, ntok, ents, has_pct, simhash, tables)
+    return out
+
+
+@jit()
+def profile_codepoints(
+    cps: np.ndarray,
+    ecps: np.ndarray,
+    n_ent: int,
+    has_pct: bool,
+    norm_utf8: bytes,
+    has_simhash: bool,
+    simhash: np.uint64,
+    tables: np.ndarray,
+    digits: np.ndarray,
+) -> np.ndarray:
+    """The profile from folded words joined by spaces (``cps``, uint32 code points,
+    apostrophes removed), ``n_ent`` NUL-separated entities (``ecps``) and the
+    folded text in UTF-8 (for the SimHash unless given). Empty when a word holds a
+    digit beyond ASCII (bit set in the code-point bitset ``digits``): such numbers
+    follow Python's ``int`` and ``isdigit`` rules."""
+    n = cps.shape[0]
+    for p in range(n):
+        cp = np.int64(cps[p])
+        if cp >= 128 and (digits[cp >> 6] >> np.uint64(cp & 63)) & _U1 != _U0:
+            return np.empty(0, np.uint64)
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    ntok = 0
+    s = 0
+    for p in range(n + 1):
+        if p == n or cps[p] == _SPACE:
+            if p > s:
+                starts[ntok] = s
+                ends[ntok] = p
+                ntok += 1
+            s = p + 1
+    if not has_simhash:
+        simhash = _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
+    ents = hash_strings(ecps, n_ent)
+    out: np.ndarray = _build(cps, starts, ends, ntok, ents, has_pct, simhash, tables)
+    return out
+
+
+@jit()
+def joined_ascii(buf: bytes) -> np.ndarray:
+    """The lower-cased words of ASCII text joined by spaces (uint32 code points)."""
+    n = len(buf)
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    ntok = _tokenize_ascii(buf, starts, ends)
+    out = np.empty(n, np.uint32)
+    q = 0
+    for t in range(ntok):
+        if t:
+            out[q] = _SPACE
+            q += 1
+        for p in range(starts[t], ends[t]):
+            c = _lower(buf[p])
+            if c != _APOS:
+                out[q] = c
+                q += 1
+    return out[:q].copy()
+
+
+# -- pairs --------------------------------------------------------------------------
+@jit()
+def _intersection(
+    a: np.ndarray, i: int, i_end: int, b: np.ndarray, j: int, j_end: int
+) -> int:
+    m = 0
+    while i < i_end and j < j_end:
+        if a[i] < b[j]:
+            i += 1
+        elif b[j] < a[i]:
+            j += 1
+        else:
+            m += 1
+            i += 1
+            j += 1
+    return m
+
+
+@jit()
+def _jaccard(a: np.ndarray, b: np.ndarray, sec: int) -> float:
+    i, i_end = np.int64(a[OFFSETS + sec]), np.int64(a[OFFSETS + sec + 1])
+    j, j_end = np.int64(b[OFFSETS + sec]), np.int64(b[OFFSETS + sec + 1])
+    na = i_end - i
+    nb = j_end - j
+    if na == 0 and nb == 0:
+        return 1.0
+    inter = _intersection(a, i, i_end, b, j, j_end)
+    value: float = inter / (na + nb - inter)
+    return value
+
+
+@jit()
+def _same(a: np.ndarray, b: np.ndarray, sec: int) -> bool:
+    i, i_end = np.int64(a[OFFSETS + sec]), np.int64(a[OFFSETS + sec + 1])
+    j, j_end = np.int64(b[OFFSETS + sec]), np.int64(b[OFFSETS + sec + 1])
+    n = i_end - i
+    if n != j_end - j:
+        return False
+    k = 0
+    while k < n and a[i + k] == b[j + k]:
+        k += 1
+    return k == n
+
+
+@jit()
+def _outside(a: np.ndarray, sec: int, b: np.ndarray, bsec: int) -> bool:
+    """Whether section ``sec`` of ``a`` holds a value not in section ``bsec`` of ``b``."""
+    i, i_end = np.int64(a[OFFSETS + sec]), np.int64(a[OFFSETS + sec + 1])
+    j, j_end = np.int64(b[OFFSETS + bsec]), np.int64(b[OFFSETS + bsec + 1])
+    while i < i_end:
+        while j < j_end and b[j] < a[i]:
+            j += 1
+        if j == j_end or b[j] != a[i]:
+            return True
+        i += 1
+    return False
+
+
+@jit()
+def _both_differ(x: np.uint64, y: np.uint64) -> bool:
+    """Both non-empty and different."""
+    both: bool = min(x, y) != _U0 and x != y
+    return both
+
+
+@jit()
+def _polar_clash(pa: np.uint64, pb: np.uint64) -> bool:
+    for g in range(32):
+        ma = (pa >> np.uint64(2 * g)) & np.uint64(3)
+        mb = (pb >> np.uint64(2 * g)) & np.uint64(3)
+        if _both_differ(ma, mb):
+            return True
+    return False
+
+
+@jit()
+def _positive(x: float) -> float:
+    return x if x > 0.0 else 0.0  # Python's max(0.0, x)
+
+
+@jit()
+def pair_features(
+    a: np.ndarray, b: np.ndarray, cosine: float, keys: np.ndarray, vals: np.ndarray, out: np.ndarray
+) -> None:
+    """The feature vector of profiles ``a`` (query) and ``b`` (cached) into ``out``.
+
+    ``keys``/``vals``: the IDF table (vals[0] 1.0 when there are weights,
+    vals[1] the default weight, vals[2 + i] the weight of keys[i]).
+    """
+    wj = _jaccard(a, b, WORDS)
+    # content words: symmetric difference and union, IDF-weighted
+    i, i_end = np.int64(a[OFFSETS + CONTENT]), np.int64(a[OFFSETS + CONTENT + 1])
+    j, j_end = np.int64(b[OFFSETS + CONTENT]), np.int64(b[OFFSETS + CONTENT + 1])
+    use_idf = vals[0] != 0.0
+    n_diff = 0
+    n_union = 0
+    s_diff = 0.0
+    s_union = 0.0
+    while i < i_end or j < j_end:
+        if j == j_end or (i < i_end and a[i] < b[j]):
+            x = a[i]
+            i += 1
+            diff = True
+        elif i == i_end or b[j] < a[i]:
+            x = b[j]
+            j += 1
+            diff = True
+        else:
+            x = a[i]
+            i += 1
+            j += 1
+            diff = False
+        n_union += 1
+        if use_idf:
+            w = _idf(keys, vals, x)
+            s_union += w
+            if diff:
+                s_diff += w
+        if diff:
+            n_diff += 1
+    if use_idf:
+        if s_union == 0.0:
+            s_union = 1.0
+        idf_diff = s_diff / s_union
+    else:
+        idf_diff = n_diff / max(1, n_union)
+    na = np.int64(a[N_WORDS])
+    nb = np.int64(b[N_WORDS])
+    lo = min(na, nb)
+    hi = max(na, nb)
+    out[0] = 1.0
+    out[1] = cosine
+    out[2] = _positive(cosine - 0.9) * 10.0
+    out[3] = _positive(cosine - 0.95) * 20.0
+    out[4] = popcount(a[SIMHASH] ^ b[SIMHASH]) / 64.0  # type: ignore[call-arg]
+    out[5] = wj
+    out[6] = _jaccard(a, b, SHINGLES)
+    out[7] = lo / hi if hi else 1.0
+    out[8] = idf_diff
+    out[9] = np.log1p(float(n_diff))
+    out[10] = 0.0 if _same(a, b, NUMBERS) else 1.0
+    out[11] = 0.0 if _same(a, b, YEARS) else 1.0
+    out[12] = 0.0 if a[NEGATED] == b[NEGATED] else 1.0
+    out[13] = 1.0 if _outside(a, ENTITIES, b, WORDS) or _outside(b, ENTITIES, a, WORDS) else 0.0
+    out[14] = 1.0 if _both_differ(a[UNITS], b[UNITS]) else 0.0
+    out[15] = 1.0 if _polar_clash(a[POLAR], b[POLAR]) else 0.0
+    out[16] = 1.0 if _both_differ(a[WH], b[WH]) else 0.0
+    out[17] = cosine * wj
+
+
+@jit()
+def _content_order(a: np.ndarray) -> np.ndarray:
+    """The content words in order of first occurrence."""
+    c0, c1 = np.int64(a[OFFSETS + CONTENT]), np.int64(a[OFFSETS + CONTENT + 1])
+    content = a[c0:c1]
+    seen = np.zeros(c1 - c0, np.bool_)
+    out = np.empty(c1 - c0, np.uint64)
+    m = 0
+    for p in range(np.int64(a[OFFSETS + TOKENS]), np.int64(a[OFFSETS + TOKENS + 1])):
+        k = np.searchsorted(content, a[p])
+        if k < content.shape[0] and content[k] == a[p] and not seen[k]:
+            seen[k] = True
+            out[m] = a[p]
+            m += 1
+    return out[:m]
+
+
+@jit()
+def order_swap(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same content words (at least two) in another order, around a direction word."""
+    if not _same(a, b, CONTENT) or a[OFFSETS + CONTENT + 1] - a[OFFSETS + CONTENT] < 2:
+        return False
+    if _same(a, b, TOKENS) or (a[DIRECTION] == _U0 and b[DIRECTION] == _U0):
+        return False
+    sa = _content_order(a)
+    sb = _content_order(b)
+    if sa.shape[0] != sb.shape[0]:
+        return True
+    k = 0
+    while k < sa.shape[0] and sa[k] == sb[k]:
+        k += 1
+    differ: bool = k < sa.shape[0]
+    return differ
+
+
+@jit()
+def logistic(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: float,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+) -> float:
+    """sigmoid(features(a, b) @ w, plus the swap prior on an order swap), the logit
+    clipped to [-40, 40]; -1.0 when either text is longer than the long-prompt limit
+    (the caller checks the guard, then calls again without the limit).
+
+    ``model``: the weights w (FEATURES), the swap prior, the word limit (< 0: none).
+    """
+    limit = model[FEATURES + 1]
+    if limit >= 0.0 and max(a[N_WORDS], b[N_WORDS]) > limit:
+        return -1.0
+    x = np.empty(FEATURES, np.float64)
+    pair_features(a, b, cosine, keys, vals, x)
+    z = 0.0
+    for k in range(FEATURES):
+        z += x[k] * model[k]
+    swap_prior = model[FEATURES]
+    if swap_prior != 0.0 and order_swap(a, b):
+        z += swap_prior
+    z = min(max(z, -40.0), 40.0)
+    p: float = 1.0 / (1.0 + np.exp(-z))
+    return p
+
+
+@jit()
+def _middle_shingles(x: np.ndarray, s: int, e: int) -> np.ndarray:
+    """Sorted unique codes of {d[i:i+3] for i in range(max(1, len(d) - 2))}, d = x[s:e]."""
+    n = e - s
+    if n < 3:
+        code = _U0
+        for k in range(n):
+            code |= np.uint64(x[s + k]) << np.uint64(42 - 21 * k)
+        one = np.empty(1, np.uint64)
+        one[0] = code
+        return one
+    sh = np.empty(n - 2, np.uint64)
+    for k in range(n - 2):
+        p = s + k
+        sh[k] = (np.uint64(x[p]) << _S42) | (np.uint64(x[p + 1]) << _S21) | np.uint64(x[p + 2])
+    out: np.ndarray = _sort_unique(sh)
+    return out
+
+
+@jit()
+def _spans(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    m = 0
+    s = 0
+    for p in range(n + 1):
+        if p == n or x[p] == _SPACE:
+            if p > s:
+                starts[m] = s
+                ends[m] = p
+                m += 1
+            s = p + 1
+    return starts[:m], ends[:m]
+
+
+@jit()
+def _same_token(
+    x: np.ndarray, xs: int, xe: int, y: np.ndarray, ys: int, ye: int
+) -> bool:
+    n = xe - xs
+    if n != ye - ys:
+        return False
+    k = 0
+    while k < n and x[xs + k] == y[ys + k]:
+        k += 1
+    return k == n
+
+
+@jit()
+def long_mismatch(x: np.ndarray, y: np.ndarray) -> bool:
+    """The long-prompt guard on two word sequences joined by spaces (uint32 code points):
+    outside their common prefix and suffix words, character 3-gram Jaccard < 0.9."""
+    if _same_token(x, 0, x.shape[0], y, 0, y.shape[0]):
+        return False
+    xs, xe = _spans(x)
+    ys, ye = _spans(y)
+    nx = xs.shape[0]
+    ny = ys.shape[0]
+    m = min(nx, ny)
+    lo = 0
+    while lo < m and _same_token(x, xs[lo], xe[lo], y, ys[lo], ye[lo]):
+        lo += 1
+    hi = 0
+    while hi < m - lo and _same_token(
+        x, xs[nx - 1 - hi], xe[nx - 1 - hi], y, ys[ny - 1 - hi], ye[ny - 1 - hi]
+    ):
+        hi += 1
+    a0, a1 = (xs[lo], xe[nx - hi - 1]) if lo < nx - hi else (0, 0)
+    b0, b1 = (ys[lo], ye[ny - hi - 1]) if lo < ny - hi else (0, 0)
+    sa = _middle_shingles(x, a0, a1)
+    sb = _middle_shingles(y, b0, b1)
+    inter = _intersection(sa, 0, sa.shape[0], sb, 0, sb.shape[0])
+    union = sa.shape[0] + sb.shape[0] - inter
+    mismatch: bool = inter / max(1, union) < 0.9
+    return mismatch

@@ -1,0 +1,300 @@
+"""The fast lexical path (compact profiles, Numba kernels) against the Python reference."""
+
+from __future__ import annotations
+
+import re
+import string
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from semcache import Candidate
+from semcache import _features as F
+from semcache.verify import CalibratedVerifier, load_default_verifier
+
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+TABLE_WORDS = sorted(
+    F._STOP
+    | F._NEGATIONS
+    | F._WH
+    | F._DIRECTION
+    | set(F._NUMBER_WORDS)
+    | set(F._UNITS)
+    | set(F._POLAR)
+)
+ODD_WORDS = [
+    "Paris", "London", "iPhone", "McDonald's", "O'Brien", "NASA", "B2B", "Foo_Bar", "x_Y",
+    "abC", "Python", "Java", "can't", "don't", "don\u2019t", "isn't", "It's", "COVID-19",
+    "caf\u00e9", "Z\u00fcrich", "na\u00efve", "stra\u00dfe", "\ufb01le",
+    "\uff30\uff41\uff52\uff49\uff53",
+    "\u6771\u4eac", "\u0663\u0662", "x\u00b2", "10\u043a\u043c", "\u2460", "\uff05", "%", "_", "'",
+    "\u00c9cole", "\u0130stanbul", "\u00bd", "\u2167", "a'b'c", "Mr.", "U.S.", "e.g.",
+    # symbols beyond ASCII that the byte-wise path reads (and some that it must not)
+    "\u2019", "\u201cQuoted\u201d", "\u2014", "\u2026", "\U0001f600", "\u20ac5", "\u00a9",
+    "\u0345", "e\u0301", "\u00a0", "\u2028", "Don\u2019t", "\u00bfQu\u00e9?",
+]
+NUMBERS = [
+    "0", "00", "007", "3", "10", "1999", "2014", "2199", "2200", "0999", "1000", "12345",
+    "10km", "5kg", "3d4", "1a2b", "5'km", "100%", "2nd", "3pm", "4GB", "0x1f",
+]
+SEPARATORS = [
+    " ", " ", " ", "  ", "", "\n", ". ", ", ", "? ", "! ", ": ", "; ", '"', "\t", " - ",
+    " \u2014 ", "\u2019", "\u201d ", "\u2026 ", "\U0001f642",
+]
+
+word = st.one_of(
+    st.sampled_from(TABLE_WORDS),
+    st.sampled_from(TABLE_WORDS).map(str.capitalize),
+    st.sampled_from(TABLE_WORDS).map(str.upper),
+    st.sampled_from(ODD_WORDS),
+    st.sampled_from(NUMBERS),
+    st.integers(0, 3000).map(str),
+    st.text(alphabet=string.ascii_letters + string.digits + "_'", min_size=1, max_size=8),
+    st.text(min_size=1, max_size=4),
+)
+
+
+@st.composite
+def texts(draw: st.DrawFn, max_words: int = 14) -> str:
+    words = draw(st.lists(word, max_size=max_words))
+    out = draw(st.sampled_from(["", "", " ", "\n"]))
+    for w in words:
+        out += w + draw(st.sampled_from(SEPARATORS))
+    return out
+
+
+@st.composite
+def pairs(draw: st.DrawFn, max_words: int = 14) -> tuple[str, str]:
+    """Two texts, often one a small edit of the other (so that some features agree)."""
+    a = draw(texts(max_words))
+    kind = draw(st.sampled_from(["other", "edit", "edit", "same", "swap", "case"]))
+    if kind == "other":
+        return a, draw(texts(max_words))
+    if kind == "same":
+        return a, a + draw(st.sampled_from(["", " ", "?", "!"]))
+    if kind == "case":
+        return a, a.swapcase()
+    toks = a.split(" ")
+    if kind == "swap" and len(toks) >= 2:
+        i, j = draw(st.integers(0, len(toks) - 1)), draw(st.integers(0, len(toks) - 1))
+        toks[i], toks[j] = toks[j], toks[i]
+        return a, " ".join(toks)
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["replace", "insert", "delete"]))
+        i = draw(st.integers(0, len(toks)))
+        if op == "insert" or not toks:
+            toks.insert(i, draw(word))
+        elif op == "replace":
+            toks[min(i, len(toks) - 1)] = draw(word)
+        else:
+            del toks[min(i, len(toks) - 1)]
+    return a, " ".join(toks)
+
+
+cosines = st.one_of(
+    st.sampled_from([0.0, 0.5, 0.9, 0.93, 0.95, 0.97, 0.99, 1.0]),
+    st.floats(-1.0, 1.0, allow_nan=False),
+)
+
+DEFAULT = load_default_verifier()
+
+
+@st.composite
+def idfs(draw: st.DrawFn) -> dict[str, float] | None:
+    kind = draw(st.sampled_from(["none", "empty", "shipped", "random"]))
+    if kind == "none":
+        return None
+    if kind == "empty":
+        return {}
+    if kind == "shipped":
+        return DEFAULT.idf  # type: ignore[return-value]
+    keys = draw(st.lists(st.one_of(st.sampled_from(TABLE_WORDS + ODD_WORDS), word), max_size=20))
+    table = {k: draw(st.floats(0.0, 20.0)) for k in keys}
+    if draw(st.booleans()):
+        table[""] = draw(st.floats(0.1, 20.0))
+    return table
+
+
+def ref_features(a: str, b: str, cosine: float, idf: dict[str, float] | None) -> np.ndarray:
+    return F.features_reference(F.profile_reference(a), F.profile_reference(b), cosine, idf)
+
+
+# -- profiles -------------------------------------------------------------------------
+@SETTINGS
+@given(texts(40))
+@example("")
+@example("How far is 10km in 0007 steps 50% iPhone McDonald's O'Brien")
+@example("Hello. World! New York: Foo_Bar x_Y abC\n\nThe End")
+@example("x \u00b2 \u0663 10\u043a\u043c")
+def test_profile_equals_the_compacted_reference(text: str) -> None:
+    fast = F.profile(text)
+    ref = F.profile_reference(text)
+    assert np.array_equal(fast.data, F.compact(ref))
+    assert fast.tokens == ref.tokens
+    assert fast.n_words == ref.n_words and fast.simhash == ref.simhash
+
+
+@SETTINGS
+@given(st.lists(texts(), max_size=6))
+def test_profiles_in_a_batch_equal_one_by_one(batch: list[str]) -> None:
+    for p, t in zip(F.profiles(batch), batch, strict=True):
+        assert np.array_equal(p.data, F.profile(t).data)
+
+
+# -- features ---------------------------------------------------------------------------
+@SETTINGS
+@given(pairs(), cosines, idfs())
+def test_features_equal_the_reference(
+    pair: tuple[str, str], cosine: float, idf: dict[str, float] | None
+) -> None:
+    a, b = pair
+    fast = F.features(F.profile(a), F.profile(b), cosine, idf)
+    np.testing.assert_allclose(fast, ref_features(a, b, cosine, idf), rtol=0, atol=1e-9)
+    assert fast.dtype == np.float64 and fast.shape == (len(F.FEATURE_NAMES),)
+
+
+@SETTINGS
+@given(pairs(), st.sampled_from([np.float32(0.96), np.float64(0.96), 1, 0]))
+def test_features_keep_the_reference_arithmetic_for_any_cosine_type(
+    pair: tuple[str, str], cosine: float
+) -> None:
+    a, b = pair
+    fast = F.features(F.profile(a), F.profile(b), cosine, DEFAULT.idf)
+    np.testing.assert_allclose(fast, ref_features(a, b, cosine, DEFAULT.idf), rtol=0, atol=1e-9)
+
+
+@SETTINGS
+@given(pairs())
+@example(("How do I convert a PDF to a Word document?", "How do I convert a Word document to PDF?"))
+@example(("Is Paris bigger than London?", "Is London bigger than Paris?"))
+def test_order_swap_equals_the_reference(pair: tuple[str, str]) -> None:
+    a, b = (F.profile(t) for t in pair)
+    assert F.order_swap(a, b) == F.order_swap_reference(a.reference(), b.reference())
+
+
+@SETTINGS
+@given(pairs(40), st.integers(0, 30))
+def test_long_mismatch_equals_the_reference(pair: tuple[str, str], long_words: int) -> None:
+    a, b = (F.profile(t) for t in pair)
+    want = F.long_mismatch_reference(a.reference(), b.reference(), long_words)
+    assert F.long_mismatch(a, b, long_words) == want
+
+
+# -- the verifier -------------------------------------------------------------------------
+def verifiers() -> st.SearchStrategy[CalibratedVerifier]:
+    return st.builds(
+        lambda target, long_words, no_idf: replace(
+            DEFAULT.with_target(target), long_words=long_words, idf=None if no_idf else DEFAULT.idf
+        ),
+        st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+        st.sampled_from([160, 12, 3]),
+        st.booleans(),
+    )
+
+
+@SETTINGS
+@given(pairs(30), cosines, verifiers())
+def test_probability_equals_the_reference(
+    pair: tuple[str, str], cosine: float, v: CalibratedVerifier
+) -> None:
+    a, b = (F.profile(t) for t in pair)
+    assert abs(v.probability(a, b, cosine) - v._reference_probability(a, b, cosine)) <= 1e-9
+
+
+def reference_decide(
+    v: CalibratedVerifier, query: str, cands: list[Candidate]
+) -> tuple[int, float] | None:
+    """CalibratedVerifier.decide as it was: the reference probability of every candidate."""
+    best = None
+    q = F.profile(query)
+    for i, c in enumerate(cands):
+        if c.cosine < v.floor:
+            continue
+        p = v._reference_probability(q, F.profile(c.prompt), c.cosine)
+        if p >= v.threshold and (best is None or p > best[1]):
+            best = (i, p)
+    return best
+
+
+@SETTINGS
+@given(
+    texts(),
+    st.lists(st.tuples(st.one_of(texts(), st.just("")), st.floats(0.7, 1.0)), max_size=4),
+    verifiers(),
+)
+def test_decide_equals_the_reference(
+    query: str, cands: list[tuple[str, float]], v: CalibratedVerifier
+) -> None:
+    cs = [Candidate(t if t else query, c) for t, c in cands]
+    got = v.decide(query, cs)
+    want = reference_decide(v, query, cs)
+    assert (got is None) == (want is None)
+    if got is not None and want is not None:
+        assert got[0] == want[0] and abs(got[1] - want[1]) <= 1e-9
+
+
+def test_close_calls_go_to_the_reference() -> None:
+    v = load_default_verifier()
+    q = "How do I reset my password after 3 failed logins"
+    c = Candidate("how can I reset my password after 3 failed logins", 0.97)
+    p = v._reference_probability(F.profile(q), F.profile(c.prompt), c.cosine)
+    at = replace(v, points=((v.target_precision, p),))  # the candidate sits on the threshold
+    assert at.decide(q, [c]) == (0, p)
+    twins = [c, Candidate(c.prompt, c.cosine)]  # equal probabilities: the first one wins
+    assert v.decide(q, twins) == reference_decide(v, q, twins)
+
+
+# -- hand-written cases, idf tables ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Lock the account after 3 failed logins", "Lock the account after 5 failed logins"),
+        ("Who won the World Cup in 2014", "Who won the World Cup in 2018"),
+        ("Can I deduct my home office", "Can't I deduct my home office"),
+        ("How far is 10 km in steps", "How far is 10 miles in steps"),
+        ("What is the best phone to buy", "What is the worst phone to buy"),
+        ("Why is the sky blue", "When is the sky blue"),
+        ("It costs 50% more", "It costs 50 percent more"),
+        ("Caf\u00e9 in Z\u00fcrich open at 10\u00a0am?", "caf\u00e9 in zurich open at 10 am"),
+        ("", "   "),
+    ],
+)
+def test_hand_written_pairs(a: str, b: str) -> None:
+    for idf in (None, DEFAULT.idf):
+        fast = F.features(F.profile(a), F.profile(b), 0.95, idf)
+        np.testing.assert_allclose(fast, ref_features(a, b, 0.95, idf), rtol=0, atol=1e-9)
+
+
+def test_idf_tables_are_cached_by_identity_and_skip_keys_that_are_never_words() -> None:
+    idf = {"paris": 3.0, "Paris": 9.0, "don't": 9.0, "": 5.0}
+    table = F.idf_table(idf)
+    assert F.idf_table(idf) is table and F.idf_table(dict(idf)) is not table
+    a, b = F.profile("Paris trip"), F.profile("London trip")
+    want = F.features_reference(a.reference(), b.reference(), 0.9, idf)
+    np.testing.assert_allclose(F.features(a, b, 0.9, table), want, rtol=0, atol=1e-12)
+
+
+def test_plain_symbols_are_the_characters_no_regex_rule_sees() -> None:
+    """The byte-wise path holds iff no character beyond ASCII is a word or space
+    character for ``re`` (or a surrogate, or U+0345, which case folding changes)."""
+    F._load()
+    bits = np.unpackbits(F._SYMBOL_BITS.view(np.uint8), bitorder="little").astype(bool)
+    rule = re.compile(r"[\w\s\ud800-\udfff\u0345]")
+    want = np.array([rule.match(chr(i)) is None for i in range(0x110000)])
+    assert np.array_equal(bits[0x80:], want[0x80:])
+    digits = np.unpackbits(F._DIGIT_BITS.view(np.uint8), bitorder="little").astype(bool)
+    assert np.array_equal(digits, [chr(i).isdigit() for i in range(0x110000)])
+
+
+def test_importing_features_loads_no_numba() -> None:
+    code = "import sys, semcache, semcache.verify; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
