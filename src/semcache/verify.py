@@ -28,12 +28,27 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
+from itertools import pairwise
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
-from ._features import FEATURE_NAMES, MISMATCH_FEATURES, TextProfile, features, profile
+from ._features import (
+    FEATURE_NAMES,
+    MISMATCH_FEATURES,
+    IdfTable,
+    TextProfile,
+    features,
+    features_reference,
+    idf_table,
+    logistic,
+    long_mismatch,
+    long_mismatch_reference,
+    order_swap_reference,
+    profile,
+    scoring_model,
+)
 
 __all__ = [
     "FLAG_PRIORS",
@@ -110,7 +125,9 @@ _PRECISION_TO_COSINE = ((0.74, 0.80), (0.95, 0.970), (0.99, 0.993))
 def cosine_for_precision(target: float) -> float:
     """The fixed cosine that reached ``target`` precision on held-out QQP with MiniLM."""
     target = _check_unit(target, "target_precision", open_interval=True)
-    return float(np.interp(target, *zip(*_PRECISION_TO_COSINE, strict=True)))
+    precisions = [p for p, _ in _PRECISION_TO_COSINE]
+    cosines = [c for _, c in _PRECISION_TO_COSINE]
+    return float(np.interp(target, precisions, cosines))
 
 
 def _sigmoid(z: np.ndarray | float) -> Any:
@@ -196,9 +213,14 @@ class CalibratedVerifier:
     @property
     def threshold(self) -> float:
         """The probability a candidate needs at ``target_precision``."""
+        cached = self.__dict__.get("_tau")
+        if cached is not None and cached[0] == self.target_precision:
+            return float(cached[1])
         targets = [p for p, _ in self.points]
         taus = [t for _, t in self.points]
-        return float(np.interp(self.target_precision, targets, taus))
+        value = float(np.interp(self.target_precision, targets, taus))
+        object.__setattr__(self, "_tau", (self.target_precision, value))
+        return value
 
     def with_target(self, target_precision: float) -> CalibratedVerifier:
         """The same model at another target precision."""
@@ -212,43 +234,55 @@ class CalibratedVerifier:
 
     def probability(self, query: TextProfile, cached: TextProfile, cosine: float) -> float:
         """Modelled chance that the answer cached for ``cached`` is right for ``query``."""
-        if self._long_mismatch(query, cached):
+        model, idf = self.__dict__.get("_fast") or self._fast_state()
+        return logistic(query, cached, cosine, model, idf)
+
+    def _reference_probability(
+        self, query: TextProfile, cached: TextProfile, cosine: float
+    ) -> float:
+        """``probability`` by the pure-Python reference features (the fast path's oracle)."""
+        q, c = query.reference(), cached.reference()
+        if long_mismatch_reference(q, c, self.long_words):
             return 0.0
-        logit = float(features(query, cached, cosine, self.idf) @ self._w)  # type: ignore[attr-defined]
-        if _order_swap(query, cached):
+        w = self._w  # type: ignore[attr-defined]
+        logit = float(features_reference(q, c, cosine, self.idf) @ w)
+        if order_swap_reference(q, c):
             logit += SWAP_PRIOR
         return float(_sigmoid(logit))
 
+    def _fast_state(self) -> tuple[np.ndarray, IdfTable]:
+        """The packed model and the IDF table of the fast path, made once."""
+        w = self._w  # type: ignore[attr-defined]
+        state = (scoring_model(w, SWAP_PRIOR, self.long_words), idf_table(self.idf))
+        object.__setattr__(self, "_fast", state)
+        return state
+
     def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
         tau = self.threshold
-        best: tuple[int, float] | None = None
         qp: TextProfile | None = None
+        scored: list[tuple[int, float, TextProfile]] = []
         for i, cand in enumerate(candidates):
             if cand.cosine < self.floor:
                 continue
             qp = qp or profile(query)
             cp = cand.profile or profile(cand.prompt)
-            p = self.probability(qp, cp, cand.cosine)
+            scored.append((i, self.probability(qp, cp, cand.cosine), cp))
+        if qp is not None and _close_call([p for _, p, _ in scored], tau):
+            # The fast path agrees with the reference to rounding (~1e-15): only a
+            # probability this close to the threshold or to a rival could be decided
+            # otherwise, so such calls are made by the reference.
+            scored = [
+                (i, self._reference_probability(qp, cp, candidates[i].cosine), cp)
+                for i, _, cp in scored
+            ]
+        best: tuple[int, float] | None = None
+        for i, p, _ in scored:
             if p >= tau and (best is None or p > best[1]):
                 best = (i, p)
         return best
 
     def _long_mismatch(self, a: TextProfile, b: TextProfile) -> bool:
-        if max(a.n_words, b.n_words) <= self.long_words or a.tokens == b.tokens:
-            return False
-        x, y = a.tokens, b.tokens
-        lo = 0
-        while lo < min(len(x), len(y)) and x[lo] == y[lo]:
-            lo += 1
-        hi = 0
-        while hi < min(len(x), len(y)) - lo and x[-1 - hi] == y[-1 - hi]:
-            hi += 1
-        da = " ".join(x[lo : len(x) - hi])
-        db = " ".join(y[lo : len(y) - hi])
-        sa = {da[i : i + 3] for i in range(max(1, len(da) - 2))}
-        sb = {db[i : i + 3] for i in range(max(1, len(db) - 2))}
-        inter = len(sa & sb)
-        return inter / max(1, len(sa | sb)) < 0.9
+        return long_mismatch(a, b, self.long_words)
 
     # -- persistence -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -283,18 +317,21 @@ class CalibratedVerifier:
 # words (and often the embedding) cannot tell them apart. When two texts have
 # the same content words in another order around a direction word, the odds
 # are divided by 20, like the other meaning-flip flags.
+# (the test: ``_features.order_swap_reference``, run by a kernel on the fast path)
 SWAP_PRIOR = -3.0
-_DIRECTION = frozenset("to from into onto over than vs versus with without instead between".split())
+_CLOSE = 1e-9  # far above the fast path's rounding differences, far below any real margin
 
 
-def _order_swap(a: TextProfile, b: TextProfile) -> bool:
-    if a.content != b.content or len(a.content) < 2 or a.tokens == b.tokens:
+def _close_call(probs: list[float], tau: float) -> bool:
+    """Whether rounding could matter: a probability within _CLOSE of ``tau``, or two
+    passing ones within _CLOSE of each other."""
+    passing = [p for p in probs if p >= tau - _CLOSE]
+    if not passing:
         return False
-    if not (_DIRECTION & a.words or _DIRECTION & b.words):
-        return False
-    seq_a = [t for t in dict.fromkeys(a.tokens) if t in a.content]
-    seq_b = [t for t in dict.fromkeys(b.tokens) if t in b.content]
-    return seq_a != seq_b
+    if min(passing) <= tau + _CLOSE:
+        return True
+    passing.sort()
+    return any(b - a <= _CLOSE for a, b in pairwise(passing))
 
 
 _DEFAULT: dict[str, Any] = {}
@@ -456,7 +493,8 @@ def calibrate(
     if isinstance(pairs, str | bytes) or not isinstance(pairs, Sequence):
         raise ArgumentTypeError(f"pairs must be a list of (text, text, label) tuples, got {describe(pairs)}")
     for i, item in enumerate(pairs):
-        if not (isinstance(item, tuple | list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], str)):
+        ok = isinstance(item, tuple | list) and len(item) == 3
+        if not (ok and isinstance(item[0], str) and isinstance(item[1], str)):
             raise ArgumentTypeError(f"pairs[{i}] must be (str, str, label), got {describe(item)}")
     positives = sum(1 for p in pairs if p[2])
     negatives = len(pairs) - positives
