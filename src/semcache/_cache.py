@@ -195,6 +195,7 @@ class SemanticCache:
         if self._device == "gpu":  # made now, so a cap too small for max_entries fails here
             self._pool = CupyEmbeddingPool(self._embedder.dim, min_rows=max_entries + 1)
         self._planes: np.ndarray | None = None
+        self._project_signs: Any = None
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
@@ -464,14 +465,15 @@ class SemanticCache:
 
     def _fingerprint(self, vecs: np.ndarray) -> np.ndarray:
         """128-bit random-hyperplane SimHash of each row, as uint64[n, 2]."""
-        from .kernels.simhash import project_signs
-
         if self._planes is None:
+            from .kernels.simhash import project_signs
+
             rng = np.random.default_rng(_PLANES_SEED)
             planes = rng.standard_normal((128, vecs.shape[1]), dtype=np.float32)
             self._planes = np.ascontiguousarray(planes.T)
+            self._project_signs = project_signs
         out = np.empty((vecs.shape[0], 2), dtype=np.uint64)
-        project_signs(vecs, self._planes, out)
+        self._project_signs(vecs, self._planes, out)
         return out
 
     def _index_for(self, namespace: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -24,6 +25,18 @@ class Embedder(Protocol):
         ...
 
 
+_KERNELS: list[ModuleType] = []
+
+
+def _vector_kernels() -> ModuleType:
+    """The Numba kernel module, imported once on first use (not at package import)."""
+    if not _KERNELS:
+        from ..kernels import vectors
+
+        _KERNELS.append(vectors)
+    return _KERNELS[0]
+
+
 def check_embeddings(vectors: object, n: int, dim: int, *, source: str = "embedder") -> np.ndarray:
     """Coerce to C-contiguous float32[n, dim] of unit rows, or raise a clear error.
 
@@ -39,20 +52,19 @@ def check_embeddings(vectors: object, n: int, dim: int, *, source: str = "embedd
         )
     if arr.dtype.kind not in "fiu":
         raise InvalidEmbeddingError(f"{source} must give numbers, got dtype {arr.dtype}")
-    from ..kernels.vectors import NOT_FINITE, NOT_UNIT, ZERO_ROW, check_rows
-
+    kern = _vector_kernels()
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
     sq = np.empty(n, dtype=np.float64)
-    status, row = check_rows(arr, sq, 2e-3)
-    if status == NOT_FINITE:
+    status, row = kern.check_rows(arr, sq, 2e-3)
+    if status == kern.NOT_FINITE:
         raise InvalidEmbeddingError(
             f"{source} gave a NaN or infinite value in row {row}; expected finite numbers"
         )
-    if status == ZERO_ROW:
+    if status == kern.ZERO_ROW:
         raise InvalidEmbeddingError(
             f"{source} gave an all-zero embedding in row {row}; expected a non-zero vector"
         )
-    if status == NOT_UNIT:
+    if status == kern.NOT_UNIT:
         arr = np.ascontiguousarray(arr / np.sqrt(sq)[:, None], dtype=np.float32)
     return arr

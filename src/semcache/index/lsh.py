@@ -32,8 +32,11 @@ __all__ = ["LSHIndex", "LSHPlan", "lsh_parameters", "lsh_recall", "plan_lsh"]
 
 # (band bits, largest probe radius worth trying)
 _LAYOUTS = ((8, 2), (10, 2), (12, 3), (16, 3))
-_PROBE_COST = 45.0  # ns: a probed bucket starts with a cache miss (offsets, first fingerprints)
-_SCAN_COST = 2.5  # ns: one fingerprint pair read in order and popcounted
+# Measured at 100 k entries on the benchmark VM (benchmarks/RESULTS.md): a probed
+# bucket costs ~250 ns (cache misses on its offsets and first fingerprints), a
+# scanned fingerprint pair 3-5 ns.
+_PROBE_COST = 250.0
+_SCAN_COST = 4.0
 _HAMMING_LOSS = 1e-3
 
 
@@ -201,7 +204,9 @@ class LSHIndex:
         self._probes = probe_masks(plan.bits, plan.probe_radius)
 
     def _tail_limit(self) -> int:
-        return min(8192, max(256, self._ids.high // 16))
+        # the tail is scanned linearly on every query (~3 ns an entry), a rebuild
+        # costs ~10 ns an entry once: keep the tail within ~2 us of scanning
+        return min(1024, max(256, self._ids.high // 64))
 
     def _compact(self) -> None:
         old = self._ids
