@@ -249,11 +249,11 @@ def main() -> None:
         return [
             ("semcache, target 0.95", lambda: SemanticCache(emb, target_precision=0.95), "default"),
             ("semcache, target 0.99", lambda: SemanticCache(emb, target_precision=0.99), ""),
-            (f"fixed cosine {thr95:.3f}", lambda: SemanticCache(emb, threshold=thr95, index="flat"),
+            (f"fixed cosine {thr95:.3f}", lambda: SemanticCache(emb, threshold=thr95),
              "chosen on dev for precision 0.95"),
-            (f"fixed cosine {thr99:.3f}", lambda: SemanticCache(emb, threshold=thr99, index="flat"),
+            (f"fixed cosine {thr99:.3f}", lambda: SemanticCache(emb, threshold=thr99),
              "chosen on dev for precision 0.99"),
-            ("fixed cosine 0.800", lambda: SemanticCache(emb, threshold=0.80, index="flat"), "popular default"),
+            ("fixed cosine 0.800", lambda: SemanticCache(emb, threshold=0.80), "popular default"),
             ("exact match", ExactMatchCache, "floor (LangChain InMemoryCache)"),
         ]
 
@@ -348,17 +348,17 @@ def main() -> None:
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
         ax.plot(sem[0], sem[1], label=f"semcache verifier (area {sem[2]:.3f})")
         ax.plot(cosc[0], cosc[1], label=f"fixed cosine (area {cosc[2]:.3f})")
+        markers = iter("o^svDP*Xh")
         for r in rows:
             if isinstance(r["hit rate"], float) and not np.isnan(r["precision"]) and "ceiling" not in r["system"]:
-                ax.scatter([r["hit rate"]], [r["precision"]], s=18)
-                ax.annotate(r["system"], (r["hit rate"], r["precision"]), fontsize=7, xytext=(4, -8),
-                            textcoords="offset points")
+                ax.scatter([r["hit rate"]], [r["precision"]], s=30, marker=next(markers, "o"), label=r["system"],
+                           zorder=3)
         ax.set_xlabel("hit rate (share of queries answered from cache)")
         ax.set_ylabel("precision (share of hits that are right)")
         ax.set_title("QQP warm stream, dev report half, all-MiniLM-L6-v2")
         ax.set_ylim(0.4, 1.01)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="lower left", fontsize=7)
         fig.tight_layout()
         fig.savefig(PLOTS / "precision_vs_hit_rate.png", dpi=130)
         md += ["", "![precision vs hit rate](plots/precision_vs_hit_rate.png)"]
