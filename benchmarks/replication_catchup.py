@@ -49,7 +49,7 @@ def one_run(changes: int, trimmed: bool) -> dict[str, Any]:
     (pa, url_a), (pb, url_b) = start_redis(), start_redis()
     try:
         emb = HashingEmbedder(dim=DIM)
-        kw: dict[str, Any] = {"threshold": 0.9, "max_entries": 4 * changes}
+        kw: dict[str, Any] = {"threshold": 0.9, "max_entries": 4 * changes, "redis_timeout": 5.0}
         a = SemanticCache(emb, redis=url_a, replica_id="eu-1", peers=[url_b], **kw)
         b = SemanticCache(emb, redis=url_b, replica_id="us-1", peers=[url_a], **kw)
         b.sync()
@@ -68,6 +68,7 @@ def one_run(changes: int, trimmed: bool) -> dict[str, Any]:
             pull_rts = sent[0]
             b._redis.refresh()
             t2 = time.perf_counter()
+        assert a.stats().errors == 0 and b.stats().errors == 0
         assert report.failed == 0 and report.applied == changes, report
         assert report.repaired == int(trimmed), report
         assert len(b) == changes, len(b)

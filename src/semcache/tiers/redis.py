@@ -70,6 +70,7 @@ BULK_TIMEOUT = 10.0  # seconds, for scans and replication batches
 LOG_MAXLEN = 100_000  # messages kept in the change log (about 100 bytes each)
 FEED_BATCH = 256  # log messages a lookup brings along at most
 SCAN_BATCH = 500
+BULK_ITEMS = 16  # a store of more entries than this goes through the long-timeout client
 SYNC_LEASE = "sync"
 LOCAL_REPLICA = "local"  # the replica id of a cache that does not replicate
 
@@ -181,9 +182,7 @@ def decode_state(values: Values, dim: int) -> State | None:
         vv, c, t, ns, p, kd, data, meta, emb, fp, x = values
         if c is None:
             return None
-        version = Version(
-            decode_vector((vv or b"").decode("ascii")), decode_clock(c.decode("ascii"))
-        )
+        version = Version(decode_vector((vv or b"").decode("ascii")), decode_clock(c.decode("ascii")))
         if t == b"1":
             return Record(version, None)
         if ns is None or p is None or kd is None or data is None or emb is None or fp is None:
@@ -198,9 +197,7 @@ def decode_state(values: Values, dim: int) -> State | None:
         if meta and not isinstance(json.loads(meta), dict):
             raise CorruptEntryError("metadata is not a JSON object")
         if len(emb) != 4 * dim or not np.isfinite(np.frombuffer(emb, dtype="<f4")).all():
-            raise CorruptEntryError(
-                f"embedding must be {dim} finite float32 values, got {len(emb)} bytes"
-            )
+            raise CorruptEntryError(f"embedding must be {dim} finite float32 values, got {len(emb)} bytes")
         if len(fp) != 16:
             raise CorruptEntryError(f"fingerprint must be 16 bytes, got {len(fp)}")
         entry = Entry(
@@ -216,9 +213,7 @@ def decode_state(values: Values, dim: int) -> State | None:
     except CorruptEntryError:
         raise
     except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, a wrong field count
-        raise CorruptEntryError(
-            f"stored entry does not decode: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise CorruptEntryError(f"stored entry does not decode: {type(exc).__name__}: {exc}") from exc
     return Record(version, entry)
 
 
@@ -587,18 +582,14 @@ def _connect(redis_mod: Any, target: object, timeout: float) -> tuple[Any, str]:
         return client, _describe_target(client)
     pool = getattr(target, "connection_pool", None)
     if pool is None:
-        raise InvalidConfigError(
-            f"redis must be a redis:// URL or a redis client, got {describe(target)}"
-        )
+        raise InvalidConfigError(f"redis must be a redis:// URL or a redis client, got {describe(target)}")
     conn_cls = _connection_class(redis_mod, pool.connection_class)
     kwargs = pool.connection_kwargs
     if conn_cls is None:
         if kwargs.get("decode_responses"):
             raise InvalidConfigError("the redis client must be made with decode_responses=False")
         if kwargs.get("socket_timeout") is None:
-            logger.warning(
-                "semcache: the redis client has no socket_timeout; a dead Redis may block calls"
-            )
+            logger.warning("semcache: the redis client has no socket_timeout; a dead Redis may block calls")
         return target, _describe_target(target)
     conn = {k: kwargs[k] for k in _CONNECTION_KEYS if k in kwargs}
     own_pool = redis_mod.ConnectionPool(connection_class=conn_cls, **conn, **opts)
@@ -640,14 +631,8 @@ class RedisTier:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         redis_mod = require("redis", "redis")
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not 0 < timeout <= 60
-        ):
-            raise InvalidConfigError(
-                f"redis_timeout must be a number of seconds in (0, 60], got {timeout!r}"
-            )
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+            raise InvalidConfigError(f"redis_timeout must be a number of seconds in (0, 60], got {timeout!r}")
         if isinstance(log_maxlen, bool) or not isinstance(log_maxlen, int) or log_maxlen < 1:
             raise InvalidConfigError(f"log_maxlen must be an int >= 1, got {log_maxlen!r}")
         self._redis_mod = redis_mod
@@ -739,9 +724,7 @@ class RedisTier:
         if self.strict:
             if isinstance(exc, BackendError):
                 raise exc
-            raise BackendError(
-                f"Redis at {self.where}: {what} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise BackendError(f"Redis at {self.where}: {what} failed: {type(exc).__name__}: {exc}") from exc
 
     def _decode(self, values: Values, key: str) -> State | None:
         """Decode one stored state; a corrupt one is a fault and reads as absent."""
@@ -766,9 +749,7 @@ class RedisTier:
             self._load_scripts(client)
             return client.evalsha(self._shas[name], len(keys), *keys, *args)
 
-    def _eval_many(
-        self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]], client: Any = None
-    ) -> list[Any]:
+    def _eval_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]], client: Any = None) -> list[Any]:
         """Several script calls in one pipeline (one round trip)."""
         client = self.client if client is None else client
         if not calls:
@@ -805,25 +786,19 @@ class RedisTier:
         names = [*(self.keys.entry(k) for k in keys), self.keys.log, self.keys.seq, self.keys.clock]
         args = [start, count, self.keys.entry_prefix, "1" if origin_only else "0"]
         n, found, msgs, clock = self._eval("read", names, args, client=client)
-        states = [
-            (self._decode(flat, k), token_of(flat)) for k, flat in zip(keys, found, strict=True)
-        ]
+        states = [(self._decode(flat, k), token_of(flat)) for k, flat in zip(keys, found, strict=True)]
         return LogRead(int(n), states, self._messages(msgs), (int(clock[0]), int(clock[1])))
 
     def _bulk(self) -> Any:
         """A client with a longer timeout for scans and replication batches."""
         if self._bulk_client is None:
-            self._bulk_client, _ = _connect(
-                self._redis_mod, self._target, max(self._timeout, BULK_TIMEOUT)
-            )
+            self._bulk_client, _ = _connect(self._redis_mod, self._target, max(self._timeout, BULK_TIMEOUT))
         return self._bulk_client
 
     # -- the cache's interface -----------------------------------------------------
     def lookup(self, keys: Sequence[str], *, feed: bool = True) -> Lookup:
         """The stored states of ``keys``, in one round trip that also brings the feed along."""
-        return self._io(
-            "lookup", lambda: self._lookup(keys, feed), Lookup([None] * len(keys), False)
-        )
+        return self._io("lookup", lambda: self._lookup(keys, feed), Lookup([None] * len(keys), False))
 
     def _lookup(self, keys: Sequence[str], feed: bool) -> Lookup:
         if feed and self._feed is None:
@@ -866,9 +841,7 @@ class RedisTier:
         msgs = read.messages
         step = classify(cursor, read.count, msgs[0].n if msgs else None)
         if step is not Step.NEXT:
-            logger.info(
-                "semcache: change log of %s %s; reloading the local tier", self.where, step.value
-            )
+            logger.info("semcache: change log of %s %s; reloading the local tier", self.where, step.value)
             self._reload_locked()
             return
         if not msgs:
@@ -921,10 +894,12 @@ class RedisTier:
     def store(self, items: Sequence[tuple[str, Entry]]) -> bool:
         """Write entries (stamped, logged) in one round trip; False if Redis was not reached."""
 
+        # a big batch takes longer than the short per-call timeout allows for
+        client = self._bulk() if len(items) > BULK_ITEMS else self.client
+
         def op() -> bool:
-            self._eval_many(
-                [("write", self.keys.write_keys(k), self._write_args("v", k, e)) for k, e in items]
-            )
+            calls = [("write", self.keys.write_keys(k), self._write_args("v", k, e)) for k, e in items]
+            self._eval_many(calls, client)
             return True
 
         return self._io("store", op, False)
@@ -951,9 +926,7 @@ class RedisTier:
                     if s is not None and s.value is not None
                     and (namespace is None or s.value.namespace == namespace)
                 ]  # fmt: skip
-                calls = [
-                    ("write", self.keys.write_keys(k), self._write_args(mode, k)) for k in doomed
-                ]
+                calls = [("write", self.keys.write_keys(k), self._write_args(mode, k)) for k in doomed]
                 gone += sum(int(r[1]) for r in self._eval_many(calls, self._bulk()))
             return gone
 
@@ -1028,9 +1001,7 @@ class RedisTier:
     def safe_mark(self) -> Cursor | None:
         return self._io("mark change log", self.mark, None)
 
-    def _scan_page(
-        self, client: Any, cursor: int
-    ) -> tuple[int, list[tuple[str, State | None, bytes]]]:
+    def _scan_page(self, client: Any, cursor: int) -> tuple[int, list[tuple[str, State | None, bytes]]]:
         cursor, names = client.scan(cursor, match=self.keys.entry_pattern(), count=SCAN_BATCH)
         batch: list[tuple[str, State | None, bytes]] = []
         if names:
@@ -1118,10 +1089,7 @@ class RedisTier:
         lock = self.keys.lock(SYNC_LEASE)
 
         def op() -> int:
-            calls = [
-                ("purge", [self.keys.entry(k), self.keys.tombs, lock], [t, k, lease])
-                for k, t in items
-            ]
+            calls = [("purge", [self.keys.entry(k), self.keys.tombs, lock], [t, k, lease]) for k, t in items]
             return sum(max(0, int(r)) for r in self._eval_many(calls, self._bulk()))
 
         return self._io("purge tombstones", op, 0)
@@ -1141,9 +1109,7 @@ class RedisTier:
         """Extend the lease; False if it was lost (or Redis failed)."""
         ms = str(max(1, int(ttl * 1000)))
         lock = self.keys.lock(SYNC_LEASE)
-        return bool(
-            self._io("renew sync lease", lambda: self._eval("lease", [lock], [token, ms]), 0)
-        )
+        return bool(self._io("renew sync lease", lambda: self._eval("lease", [lock], [token, ms]), 0))
 
     def release_lease(self, token: str) -> None:
         lock = self.keys.lock(SYNC_LEASE)
