@@ -37,29 +37,14 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from lookup_latency import at_cosine, unit_rows  # shared vector generators
+
 HERE = Path(__file__).resolve().parent
 DIM = 384
 COSINE = 0.97
 K = 4
 NO_GPU_EXIT = 2
-
-
-def unit_rows(rng: np.random.Generator, n: int, chunk: int = 1 << 20) -> np.ndarray:
-    out = np.empty((n, DIM), dtype=np.float32)
-    for lo in range(0, n, chunk):
-        block = rng.standard_normal((min(chunk, n - lo), DIM), dtype=np.float32)
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[lo : lo + block.shape[0]] = block
-    return out
-
-
-def at_cosine(rng: np.random.Generator, v: np.ndarray, c: float) -> np.ndarray:
-    """Unit vectors at cosine ``c`` to the rows of ``v``."""
-    v64 = v.astype(np.float64)
-    u = rng.standard_normal(v64.shape)
-    u -= np.sum(u * v64, axis=1, keepdims=True) * v64
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    return np.ascontiguousarray(c * v64 + np.sqrt(1.0 - c * c) * u, dtype=np.float32)
 
 
 def fingerprints(vecs: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
