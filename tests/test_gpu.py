@@ -31,6 +31,8 @@ from semcache.tiers import _gpu, pool_gpu
 from semcache.tiers.pool import EmbeddingPool
 from semcache.tiers.pool_gpu import CupyEmbeddingPool, PoolFullError
 
+from .conftest import near, unit
+
 DIM = 32
 _NO_GPU = _gpu.probe()
 _gpu.probe.cache_clear()
@@ -141,18 +143,6 @@ def faiss_shim() -> types.ModuleType:
     shim.GpuIndexFlatIP = lambda res, dim, config: faiss.IndexFlatIP(dim)  # type: ignore[attr-defined]
     shim.get_num_gpus = lambda: 1  # type: ignore[attr-defined]
     return shim
-
-
-def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
-    v = rng.standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def near(rng: np.random.Generator, base: np.ndarray, cosine: float) -> np.ndarray:
-    noise = rng.standard_normal(base.shape).astype(np.float32)
-    noise -= (noise * base).sum(1, keepdims=True) * base
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    return (cosine * base + np.sqrt(1 - cosine**2) * noise).astype(np.float32)
 
 
 NO_FP = np.zeros(2, dtype=np.uint64)

@@ -13,20 +13,9 @@ from semcache.kernels.simhash import project_signs
 from semcache.tiers import _gpu
 from semcache.tiers.pool import EmbeddingPool, resolve_device
 
+from .conftest import near, unit
+
 DIM = 32
-
-
-def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
-    v = rng.standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def near(rng: np.random.Generator, base: np.ndarray, cosine: float) -> np.ndarray:
-    """Unit vectors at exactly ``cosine`` to each row of ``base``."""
-    noise = rng.standard_normal(base.shape).astype(np.float32)
-    noise -= (noise * base).sum(1, keepdims=True) * base
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    return (cosine * base + np.sqrt(1 - cosine**2) * noise).astype(np.float32)
 
 
 def fingerprints(vecs: np.ndarray, seed: int = 7) -> np.ndarray:

@@ -302,10 +302,11 @@ class SemanticCache:
         meta = _payload.encode_metadata(metadata)
         ttl = self._ttl(ttl)
         vec = self._embed([q.prompt], embedding)
+        fp = self._fingerprint(vec)[0]
         if self._redis is not None:  # one round trip; a failure leaves a local-only write
-            self._redis.store([(q.key, self._stored(q, kind, payload, meta, vec[0], ttl=ttl))])
+            self._redis.store([(q.key, self._stored(q, kind, payload, meta, vec[0], fp, ttl=ttl))])
         with self._lock:
-            self._insert(q, kind, payload, meta, vec, ttl)
+            self._insert(q, kind, payload, meta, vec, fp, ttl)
         return q.key
 
     def put_many(
@@ -327,17 +328,19 @@ class SemanticCache:
         payloads = [_payload.encode(r) for r in responses]
         ttl = self._ttl(ttl)
         vecs = self._embed([q.prompt for q in queries]) if queries else None
-        if self._redis is not None and vecs is not None:
+        if vecs is None:
+            return []
+        fps = self._fingerprint(vecs)  # one kernel call for the batch, shared by both tiers
+        if self._redis is not None:
             self._redis.store(
                 [
-                    (q.key, self._stored(q, kind, payload, None, vec, ttl=ttl))
-                    for q, (kind, payload), vec in zip(queries, payloads, vecs, strict=True)
+                    (q.key, self._stored(q, kind, payload, None, vec, fp, ttl=ttl))
+                    for q, (kind, payload), vec, fp in zip(queries, payloads, vecs, fps, strict=True)
                 ]
             )
         with self._lock:
             for i, (q, (kind, payload)) in enumerate(zip(queries, payloads, strict=True)):
-                assert vecs is not None
-                self._insert(q, kind, payload, None, vecs[i : i + 1], ttl)
+                self._insert(q, kind, payload, None, vecs[i : i + 1], fps[i], ttl)
         return [q.key for q in queries]
 
     def delete(self, prompt: str, *, namespace: str = "") -> bool:
@@ -543,6 +546,7 @@ class SemanticCache:
         payload: str | bytes,
         meta: str | None,
         vec: np.ndarray,
+        fp: np.ndarray,
         ttl: float | None,
         counted: bool = True,
     ) -> None:
@@ -552,7 +556,6 @@ class SemanticCache:
         if self._pool is None:
             self._pool = EmbeddingPool(vec.shape[1])
         slot = self._pool.add(vec[0])
-        fp = self._fingerprint(vec)[0]
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
         if self._profiles:
             entry.profile = profile(q.prompt)  # made here, off the lookup path
@@ -619,12 +622,12 @@ class SemanticCache:
         payload: str | bytes,
         meta: str | None,
         vec: np.ndarray,
+        fp: np.ndarray,
         *,
         ttl: float | None,
     ) -> Entry:
         from .tiers.redis import make_entry
 
-        fp = self._fingerprint(vec[None, :])[0]
         return make_entry(
             namespace=q.namespace,
             prompt=q.prompt,
@@ -678,7 +681,8 @@ class SemanticCache:
                     continue  # already held: this process's own write, coming back
                 q = _Query(value.prompt, value.namespace, key)
                 vec = value.vector()[None, :]
-                self._insert(q, value.kind, payload, meta, vec, ttl, counted=False)
+                fp = value.fingerprint_words()  # stored with the entry: not computed again
+                self._insert(q, value.kind, payload, meta, vec, fp, ttl, counted=False)
 
     def _keep_only(self, keys: set[str]) -> None:
         """After a full reload from Redis: drop local entries Redis no longer holds."""
