@@ -17,6 +17,7 @@ as the slow tail: the throughput at the 99th percentile of run time.
 
     python benchmarks/kernels.py            # full run, writes benchmarks/results/kernels.json
     python benchmarks/kernels.py --quick    # smoke run, writes benchmarks/results/kernels-quick.json
+    python benchmarks/kernels.py --only texts --out /tmp/k.json   # one part (texts, vectors, hamming)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+PARTS = ("texts", "vectors", "hamming")
 QQP = Path(os.environ.get("SEMCACHE_QQP", "/work/shared/data/qqp/train.tsv"))
 
 
@@ -341,26 +343,40 @@ def bench_hamming(n: int, nq: int, radii: list[int], runs: int, min_seconds: flo
 # -- report ---------------------------------------------------------------------------
 def report(data: dict) -> str:
     parts = []
-    t = data["texts"]
+    if "texts" in data:
+        parts.append(report_texts(data["texts"]))
+    if "vectors" in data:
+        parts.append(report_vectors(data["vectors"]))
+    if "hamming" in data:
+        parts.extend(report_hamming(data["hamming"]))
+    return "\n\n".join(parts)
+
+
+def report_texts(t: dict) -> str:
     base = t["results"]["semcache simhash_texts, 1 thread"]["median_per_s"]
     rows = []
     for name, r in t["results"].items():
         rows.append([name, fmt_rate(r["median_per_s"]), fmt_rate(r["p99_per_s"]), f"{base / r['median_per_s']:.1f}x"])
-    parts.append(
+    return (
         f"simhash_texts: {t['texts']} distinct QQP questions of 5-20 words (mean {t['words_mean']:.1f} words, "
         f"{t['non_ascii_texts']} of them non-ASCII; the ASCII-only rows use as many ASCII questions)\n\n"
         + table(["implementation", "texts/s median", "texts/s p99 run", "semcache 1-thread / this"], rows)
     )
-    v = data["vectors"]
+
+
+def report_vectors(v: dict) -> str:
     rows = [
         [name, fmt_rate(r["median_per_s"]), fmt_rate(r["p99_per_s"]), f"{r['ns_per_item']:.0f}"]
         for name, r in v["results"].items()
     ]
-    parts.append(
+    return (
         f"Hyperplane fingerprints: float32 unit vectors, dim {v['dim']}, batch n = {v['n']}\n\n"
         + table(["case", "fingerprints/s median", "p99 run", "ns each"], rows)
     )
-    h = data["hamming"]
+
+
+def report_hamming(h: dict) -> list[str]:
+    parts = []
     for radius, rr in h["radii"].items():
         ours = rr["results"]["semcache hamming_search (exact scan), per query"]["median_per_s"]
         rows = [
@@ -378,13 +394,14 @@ def report(data: dict) -> str:
             f"({rr['true_results']} true results), faiss {h['faiss']} on 1 thread\n\n"
             + table(["implementation", "queries/s median", "p99 run", "vs semcache", "recall"], rows)
         )
-    return "\n\n".join(parts)
+    return parts
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--out", type=Path, default=None, help="JSON output path")
+    ap.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS), help="parts to run (default: all)")
     args = ap.parse_args()
     q = args.quick
     runs = 3 if q else 7
@@ -395,12 +412,15 @@ def main() -> None:
         8: [(5, 12, 1), (4, 16, 1)],
     }
     data = {"machine": machine(), "quick": q}
-    print("text simhash ...", file=sys.stderr)
-    data["texts"] = bench_texts(2_000 if q else 20_000, runs, min_s)
-    print("hyperplane fingerprints ...", file=sys.stderr)
-    data["vectors"] = bench_vectors(5_000 if q else 100_000, 500 if q else 5_000, runs, min_s)
-    print("hamming search ...", file=sys.stderr)
-    data["hamming"] = bench_hamming(100_000 if q else 1_000_000, 50 if q else 500, [4, 8], runs, min_s, configs)
+    if "texts" in args.only:
+        print("text simhash ...", file=sys.stderr)
+        data["texts"] = bench_texts(2_000 if q else 20_000, runs, min_s)
+    if "vectors" in args.only:
+        print("hyperplane fingerprints ...", file=sys.stderr)
+        data["vectors"] = bench_vectors(5_000 if q else 100_000, 500 if q else 5_000, runs, min_s)
+    if "hamming" in args.only:
+        print("hamming search ...", file=sys.stderr)
+        data["hamming"] = bench_hamming(100_000 if q else 1_000_000, 50 if q else 500, [4, 8], runs, min_s, configs)
     data["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
     out = args.out or HERE / "results" / ("kernels-quick.json" if q else "kernels.json")
     out.parent.mkdir(parents=True, exist_ok=True)

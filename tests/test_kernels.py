@@ -80,6 +80,55 @@ def test_simhash_parallel_equals_serial(batch: list[str]) -> None:
     assert np.array_equal(simhash_texts(batch, parallel=True), simhash_texts(batch))
 
 
+ascii_or_not = st.lists(
+    st.one_of(st.text(alphabet=st.characters(max_codepoint=127), max_size=60), st.text(max_size=60)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ascii_or_not, st.booleans())
+def test_simhash_mixed_batch_equals_per_text(batch: list[str], parallel: bool) -> None:
+    # a batch that mixes ASCII and non-ASCII texts (the ASCII ones are hashed from
+    # UTF-16 units, the others folded one by one) gives each text its own fingerprint
+    got = simhash_texts(batch, parallel=parallel)
+    assert [int(x) for x in got] == [int(simhash_texts([t])[0]) for t in batch]
+    assert [int(x) for x in got] == [oracle_simhash(t) for t in batch]
+
+
+def test_simhash_mixed_batch_examples() -> None:
+    batch = [
+        "How do I learn Python?",
+        "Qu'est-ce que l'\u00e9t\u00e9 ?",
+        "",
+        "\uff28\uff2f\uff37 do I reset my password",
+        "emoji \U0001f600 inside",
+        "nul\x00inside",
+        "caf\u00e9\x00bar",
+        "plain ascii again",
+    ] * 300  # more than one parallel block
+    for parallel in (False, True):
+        got = simhash_texts(batch, parallel=parallel)
+        assert [int(x) for x in got] == [oracle_simhash(t) for t in batch]
+
+
+def test_simhash_buffer_checks_text_count() -> None:
+    from semcache.kernels.simhash import simhash_buffer
+
+    buf = np.frombuffer(b"a b\x00c d\x00e", dtype=np.uint8)
+    assert simhash_buffer(buf, 3).shape == (3,)
+    for parallel in (False, True):
+        for n in (2, 4):
+            with pytest.raises(ValueError, match="NUL-separated texts"):
+                simhash_buffer(buf, n, parallel=parallel)
+
+
+def test_simhash_lone_surrogate_still_raises() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        simhash_texts(["ok", "bad \ud800 text"])
+
+
 def test_simhash_long_text_spills_counters() -> None:
     long_text = " ".join(f"w{i % 97}" for i in range(600))  # > 127 features
     assert int(simhash_texts([long_text])[0]) == oracle_simhash(long_text)

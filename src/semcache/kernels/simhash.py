@@ -14,6 +14,7 @@ hyperplanes), bit 0 the least significant.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 
@@ -43,6 +44,7 @@ _S30 = np.uint64(30)
 _S31 = np.uint64(31)
 _SEP = 0  # texts are joined with NUL bytes
 _BLOCK = 512  # texts per parallel work item
+_CHUNK = 256  # code units per step of the non-ASCII text search
 
 
 @jit()
@@ -96,7 +98,11 @@ def _spill_all(
 
 
 @jit()
-def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.uint64:
+def _simhash_span(buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: np.ndarray) -> tuple[np.uint64, int]:
+    """SimHash of the text from ``start`` up to the first NUL or ``end``; returns
+    (fingerprint, where it stopped). ``fold`` maps a unit to its lower-cased value,
+    0 for a separator (one entry per possible unit). The NUL test runs only
+    between words."""
     # Bit-sliced counting: lane word lw keeps eight 8-bit counters, one for
     # each bit w + 8 * lane, so adding a feature costs 8 adds instead of 64.
     # The counters spill into ``acc`` before they pass 127, so that the
@@ -108,14 +114,19 @@ def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.
     prev = _U0
     h = _FNV_OFFSET
     length = _U0
-    for p in range(start, end + 1):
-        c = _FOLD[buf[p]] if p < end else _U0
+    p = start
+    while True:
+        c = np.uint64(fold[buf[p]]) if p < end else _U0
         if c != _U0:
             # rotate-xor keeps the per-byte chain short; _mix does the avalanche
             h = ((h << _S7) | (h >> _S57)) ^ c
             length += _U1
+            p += 1
             continue
         if length == _U0:
+            if p >= end or buf[p] == _SEP:
+                break
+            p += 1
             continue
         word = _mix(h ^ (length * _GOLDEN))
         nfeat += 1
@@ -142,6 +153,9 @@ def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.
         prev = word
         h = _FNV_OFFSET
         length = _U0
+        if p >= end or buf[p] == _SEP:
+            break
+        p += 1
     nfeat = 2 * nfeat - 1 if nfeat > 0 else 0
     # bit i is set iff its count c satisfies 2c > nfeat, i.e. c >= need
     need = nfeat // 2 + 1
@@ -157,12 +171,12 @@ def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.
         out |= ((l5 + bias) & _HIGH) >> np.uint64(2)
         out |= ((l6 + bias) & _HIGH) >> np.uint64(1)
         out |= (l7 + bias) & _HIGH
-        return out
+        return out, p
     _spill_all(acc, l0, l1, l2, l3, l4, l5, l6, l7)
     for i in range(64):
         if acc[i] >= need:
             out |= _U1 << np.uint64(i)
-    return out
+    return out, p
 
 
 @jit()
@@ -186,19 +200,62 @@ def _split_offsets(buf: np.ndarray, n: int, starts: np.ndarray, ends: np.ndarray
 
 
 @jit()
-def _simhash_serial(buf: np.ndarray, n: int, out: np.ndarray) -> None:
+def _simhash_serial(buf: np.ndarray, fold: np.ndarray, out: np.ndarray) -> int:
+    """Hash the NUL-separated texts of ``buf`` into ``out`` in one pass; returns
+    how many there were, or -1 (and stops) when there are more than ``out`` holds."""
     acc = np.zeros(64, np.int32)
-    start = 0
-    t = 0
-    for p in range(buf.shape[0] + 1):
-        if p == buf.shape[0] or buf[p] == _SEP:
-            out[t] = _simhash_span(buf, start, p, acc)
+    end = buf.shape[0]
+    p = 0
+    for t in range(out.shape[0]):
+        out[t], p = _simhash_span(buf, fold, p, end, acc)
+        if p >= end:
+            return t + 1
+        p += 1
+    return -1
+
+
+@jit()
+def _mark_wide(units: np.ndarray, lo: int, hi: int, t: int, n: int, wide: np.ndarray, m: int) -> int:
+    """Add the texts with a unit >= 128 in units[lo:hi] (the first is text ``t``) to ``wide``."""
+    for p in range(lo, hi):
+        x = units[p]
+        if x == _SEP:
             t += 1
-            start = p + 1
+        elif x >= 128 and t < n and (m == 0 or wide[m - 1] != t):
+            wide[m] = t
+            m += 1
+    return m
+
+
+@jit()
+def _wide_texts(units: np.ndarray, n: int, wide: np.ndarray) -> int:
+    """Write the indices of the NUL-separated texts of ``units`` that hold a unit
+    >= 128 into ``wide`` (ascending); return their count, or -1 when ``units``
+    does not hold exactly ``n`` texts."""
+    t = 0  # NULs before the current chunk
+    m = 0
+    for c in range(units.shape[0] // _CHUNK):
+        lo = c * _CHUNK
+        seen = np.int32(0)
+        nuls = np.int32(0)
+        for p in range(_CHUNK):  # fixed count, branch-free, 32-bit lanes: vectorises
+            x = np.int32(units[lo + p])
+            seen |= x
+            nuls += np.int32(x == 0)
+        if seen >= 128:  # rare: find the texts
+            m = _mark_wide(units, lo, lo + _CHUNK, t, n, wide, m)
+        t += int(nuls)
+        if t >= n:
+            return -1
+    lo = units.shape[0] // _CHUNK * _CHUNK
+    m = _mark_wide(units, lo, units.shape[0], t, n, wide, m)
+    for p in range(lo, units.shape[0]):
+        t += units[p] == _SEP
+    return m if t == n - 1 else -1
 
 
 @jit(parallel=True)
-def _simhash_parallel(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> None:
+def _simhash_parallel(buf: np.ndarray, fold: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> None:
     n = starts.shape[0]
     nblocks = (n + _BLOCK - 1) // _BLOCK
     for blk in prange(nblocks):
@@ -206,21 +263,26 @@ def _simhash_parallel(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, out
         lo = blk * _BLOCK
         hi = min(n, lo + _BLOCK)
         for t in range(lo, hi):
-            out[t] = _simhash_span(buf, starts[t], ends[t], acc)
+            out[t] = _simhash_span(buf, fold, starts[t], ends[t], acc)[0]
 
 
 def simhash_buffer(buf: np.ndarray, n: int, *, parallel: bool = False) -> np.ndarray:
-    """SimHash ``n`` NUL-separated UTF-8 texts in ``buf`` (uint8, C-contiguous)."""
+    """SimHash ``n`` NUL-separated UTF-8 texts in ``buf`` (uint8, C-contiguous).
+
+    Raises ValueError when ``buf`` does not hold exactly ``n`` texts.
+    """
     out = np.empty(n, dtype=np.uint64)
     if n == 0:
         return out
     if parallel:
+        if _count_sep(buf) != n - 1:
+            raise ValueError(f"buf must hold {n} NUL-separated texts, got {_count_sep(buf) + 1}")
         starts = np.empty(n, dtype=np.int64)
         ends = np.empty(n, dtype=np.int64)
         _split_offsets(buf, n, starts, ends)
-        _simhash_parallel(buf, starts, ends, out)
-    else:
-        _simhash_serial(buf, n, out)
+        _simhash_parallel(buf, _FOLD, starts, ends, out)
+    elif _simhash_serial(buf, _FOLD, out) != n:
+        raise ValueError(f"buf must hold {n} NUL-separated texts, got {_count_sep(buf) + 1}")
     return out
 
 
@@ -238,15 +300,69 @@ def simhash_texts(texts: Sequence[str], *, parallel: bool = False) -> np.ndarray
         raise TypeError("simhash_texts expects a sequence of str, got a single str")
     if not isinstance(texts, list):
         texts = list(texts)
+    n = len(texts)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
     joined = "\x00".join(texts)
     if joined.isascii():
         buf = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        if _count_sep(buf) == max(len(texts) - 1, 0):
-            return simhash_buffer(buf, len(texts), parallel=parallel)
-    # Rare path: fold non-ASCII text in Python; a NUL inside a text is a space.
-    folded = [t if t.isascii() and "\x00" not in t else _fold(t) for t in texts]
+        if parallel:
+            if _count_sep(buf) == n - 1:
+                return simhash_buffer(buf, n, parallel=True)
+        else:
+            out = np.empty(n, dtype=np.uint64)
+            if _simhash_serial(buf, _FOLD, out) == n:  # (the kernel counts the NULs as it goes)
+                return out
+    else:
+        # UTF-16 code units (a near copy of the joined str): an ASCII text keeps
+        # one unit per byte, so only the texts with a unit >= 128 need folding.
+        try:
+            units = np.frombuffer(joined.encode("utf-16-le"), dtype=np.uint16)
+        except UnicodeEncodeError:  # a lone surrogate: the fold path raises the usual error
+            units = None
+        mixed = None if units is None else _simhash_mixed(texts, units, parallel)
+        if mixed is not None:
+            return mixed
+    # Rare path: a NUL inside a text (a space once folded).
+    return _simhash_folded([t if t.isascii() and "\x00" not in t else _fold(t) for t in texts], parallel)
+
+
+def _simhash_folded(folded: list[str], parallel: bool) -> np.ndarray:
+    """SimHash of texts that are already folded and hold no NUL."""
     buf = np.frombuffer("\x00".join(folded).encode("utf-8"), dtype=np.uint8)
     return simhash_buffer(buf, len(folded), parallel=parallel)
+
+
+def _simhash_mixed(texts: list[str], units: np.ndarray, parallel: bool) -> np.ndarray | None:
+    """ASCII texts hashed from their UTF-16 units in one kernel call; the others folded
+    one by one. None when a text holds a NUL."""
+    n = len(texts)
+    wide = np.empty(n, dtype=np.int64)
+    m = _wide_texts(units, n, wide)
+    if m < 0:
+        return None
+    fold = _fold_units()
+    out = np.empty(n, dtype=np.uint64)
+    if parallel:
+        starts = np.empty(n, dtype=np.int64)
+        ends = np.empty(n, dtype=np.int64)
+        _split_offsets(units, n, starts, ends)
+        _simhash_parallel(units, fold, starts, ends, out)
+    else:
+        _simhash_serial(units, fold, out)
+    if m:  # their fingerprints from the units are not the folded texts': replace them
+        idx = wide[:m]
+        out[idx] = _simhash_folded([_fold(texts[i]) for i in idx.tolist()], parallel and m > _BLOCK)
+    return out
+
+
+@functools.cache
+def _fold_units() -> np.ndarray:
+    """``_FOLD`` for UTF-16 code units (uint8[65536]); units >= 256 count as word characters."""
+    table = np.full(65536, 255, dtype=np.uint8)
+    table[:256] = _FOLD
+    return table
+
 
 
 @jit()
