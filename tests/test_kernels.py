@@ -124,6 +124,15 @@ def test_simhash_buffer_checks_text_count() -> None:
                 simhash_buffer(buf, n, parallel=parallel)
 
 
+def test_simhash_span_reads_nul_as_a_separator() -> None:
+    # kernels/lexical.py hashes a whole text's bytes with it, NULs included
+    from semcache.kernels.simhash import _simhash_span
+
+    buf = np.frombuffer(b"Hello\x00world  again", dtype=np.uint8)
+    got = _simhash_span(buf, 0, buf.shape[0], np.empty(64, np.int32))
+    assert int(got) == oracle_simhash("hello world again")
+
+
 def test_simhash_lone_surrogate_still_raises() -> None:
     with pytest.raises(UnicodeEncodeError):
         simhash_texts(["ok", "bad \ud800 text"])

@@ -98,11 +98,13 @@ def _spill_all(
 
 
 @jit()
-def _simhash_span(buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: np.ndarray) -> tuple[np.uint64, int]:
-    """SimHash of the text from ``start`` up to the first NUL or ``end``; returns
-    (fingerprint, where it stopped). ``fold`` maps a unit to its lower-cased value,
-    0 for a separator (one entry per possible unit). The NUL test runs only
-    between words."""
+def _simhash_text(
+    buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: np.ndarray, stop: int
+) -> tuple[np.uint64, int]:
+    """SimHash of the text from ``start`` up to the first unit equal to ``stop``
+    (NUL; -1: none) or ``end``; returns (fingerprint, where it stopped). ``fold``
+    maps a unit to its lower-cased value, 0 for a separator (one entry per
+    possible unit). The ``stop`` test runs only between words."""
     # Bit-sliced counting: lane word lw keeps eight 8-bit counters, one for
     # each bit w + 8 * lane, so adding a feature costs 8 adds instead of 64.
     # The counters spill into ``acc`` before they pass 127, so that the
@@ -124,7 +126,7 @@ def _simhash_span(buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: 
             p += 1
             continue
         if length == _U0:
-            if p >= end or buf[p] == _SEP:
+            if p >= end or buf[p] == stop:
                 break
             p += 1
             continue
@@ -153,7 +155,7 @@ def _simhash_span(buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: 
         prev = word
         h = _FNV_OFFSET
         length = _U0
-        if p >= end or buf[p] == _SEP:
+        if p >= end or buf[p] == stop:
             break
         p += 1
     nfeat = 2 * nfeat - 1 if nfeat > 0 else 0
@@ -177,6 +179,13 @@ def _simhash_span(buf: np.ndarray, fold: np.ndarray, start: int, end: int, acc: 
         if acc[i] >= need:
             out |= _U1 << np.uint64(i)
     return out, p
+
+
+@jit()
+def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.uint64:
+    """SimHash of the UTF-8 bytes buf[start:end] (a NUL there is a separator like
+    any other); kernels/lexical.py calls it."""
+    return _simhash_text(buf, _FOLD, start, end, acc, -1)[0]
 
 
 @jit()
@@ -207,7 +216,7 @@ def _simhash_serial(buf: np.ndarray, fold: np.ndarray, out: np.ndarray) -> int:
     end = buf.shape[0]
     p = 0
     for t in range(out.shape[0]):
-        out[t], p = _simhash_span(buf, fold, p, end, acc)
+        out[t], p = _simhash_text(buf, fold, p, end, acc, _SEP)
         if p >= end:
             return t + 1
         p += 1
@@ -263,7 +272,7 @@ def _simhash_parallel(buf: np.ndarray, fold: np.ndarray, starts: np.ndarray, end
         lo = blk * _BLOCK
         hi = min(n, lo + _BLOCK)
         for t in range(lo, hi):
-            out[t] = _simhash_span(buf, fold, starts[t], ends[t], acc)[0]
+            out[t] = _simhash_text(buf, fold, starts[t], ends[t], acc, _SEP)[0]
 
 
 def simhash_buffer(buf: np.ndarray, n: int, *, parallel: bool = False) -> np.ndarray:
