@@ -185,7 +185,7 @@ def _simhash_text(
 def _simhash_span(buf: np.ndarray, start: int, end: int, acc: np.ndarray) -> np.uint64:
     """SimHash of the UTF-8 bytes buf[start:end] (a NUL there is a separator like
     any other); kernels/lexical.py calls it."""
-    return _simhash_text(buf, _FOLD, start, end, acc, -1)[0]
+    return np.uint64(_simhash_text(buf, _FOLD, start, end, acc, -1)[0])
 
 
 @jit()
