@@ -194,7 +194,7 @@ def child(config_name: str, n: int, lookups: int, repeats: int, warmup: int, bre
     arrays = {"pool": cache._pool.nbytes}
     ids = impl._ids
     arrays["index ids (slots, fps, alive)"] = ids.slots.nbytes + ids.fps.nbytes + ids.alive.nbytes
-    for name in ("_offsets", "_table", "_tfps", "_stamp"):
+    for name in ("_offsets", "_tables"):
         if hasattr(impl, name):
             arrays["index tables"] = arrays.get("index tables", 0) + getattr(impl, name).nbytes
     plan = getattr(impl, "plan", None)
@@ -348,7 +348,7 @@ def pieces(cache, queries: dict, warmup: int, nq: int) -> dict:
                 index.search(vec, fp, pool, k)
                 ts.append(clock() - a)
             out[kind]["5b index.search after rebuild() (no unbuilt tail)"] = float(np.median(ts)) / 1e3
-        # the same kernel with nothing to probe: Python wrapper + Numba dispatch of its 18 arguments
+        # the same kernel with nothing to probe: Python wrapper + Numba dispatch of its 14 arguments
         empty = np.zeros(0, dtype=impl._probes.dtype)
         saved = impl._probes
         impl._probes = empty

@@ -121,10 +121,8 @@ class LSHIndex:
         self.plan = plan_lsh(min_cosine, 0, recall)
         self._probes = probe_masks(self.plan.bits, self.plan.probe_radius)
         self._offsets = np.zeros((64 // self.plan.bits, (1 << self.plan.bits) + 1), dtype=np.int64)
-        self._table = np.zeros((64 // self.plan.bits, 0), dtype=np.int64)
-        self._tfps = np.zeros((64 // self.plan.bits, 0, 2), dtype=np.uint64)
-        self._stamp = np.zeros(64, dtype=np.int32)
-        self._epoch = 0
+        self._tables = np.zeros((64 // self.plan.bits, 3, 0), dtype=np.uint64)
+        self._out: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # top-k buffers by k (callers hold a lock)
 
     @property
     def probe_radius(self) -> int:
@@ -152,10 +150,12 @@ class LSHIndex:
         lid = ids.lid_of.pop(key, None)
         if lid is None:
             return None
+        slot = int(ids.slots[lid])
         ids.alive[lid] = 0
+        ids.slots[lid] = -1  # what the search kernel checks
         ids.keys[lid] = None
         self._live -= 1
-        return int(ids.slots[lid])
+        return slot
 
     def rebuild(self) -> None:
         """Fold the tail into the tables; re-plan when the size has doubled or halved."""
@@ -166,28 +166,22 @@ class LSHIndex:
         if not self._planned_n or not self._planned_n // 2 <= self._live <= 2 * self._planned_n:
             self._replan()
         nbands = 64 // self.plan.bits
-        if self._table.shape[1] < n or self._table.shape[0] != nbands:
-            width = max(n, 2 * self._table.shape[1])
-            self._table = np.zeros((nbands, width), dtype=np.int64)
-            self._tfps = np.zeros((nbands, width, 2), dtype=np.uint64)
-        build_tables(ids.fps, ids.alive, n, self.plan.bits, self._offsets, self._table, self._tfps)
+        if self._tables.shape[2] < n or self._tables.shape[0] != nbands:
+            width = max(n, 2 * self._tables.shape[2])
+            self._tables = np.zeros((nbands, 3, width), dtype=np.uint64)
+        build_tables(ids.fps, ids.alive, n, self.plan.bits, self._offsets, self._tables)
         self._built = n
 
     def search(self, query: np.ndarray, fingerprint: np.ndarray, pool: np.ndarray, k: int) -> list[Candidate]:
         ids = self._ids
-        if self._stamp.shape[0] < ids.high:
-            self._stamp = np.zeros(max(ids.high, 2 * self._stamp.shape[0]), dtype=np.int32)
-        self._epoch += 1
-        if self._epoch >= 2**31 - 1:
-            self._stamp[:] = 0
-            self._epoch = 1
-        out_ids = np.empty(k, dtype=np.int64)
-        out_scores = np.empty(k, dtype=np.float32)
+        out = self._out.get(k)
+        if out is None:
+            out = self._out[k] = (np.empty(k, dtype=np.int64), np.empty(k, dtype=np.float32))
+        out_ids, out_scores = out
+        plan = self.plan
         found = lsh_topk(
-            query, fingerprint, pool, ids.slots, ids.fps, ids.alive,
-            self.plan.bits, self._offsets, self._table, self._tfps, self._probes,
-            self._built, ids.high, self.plan.radius, self._stamp, np.int32(self._epoch),
-            out_ids, out_scores,
+            query, fingerprint, pool, ids.slots, ids.fps, self._offsets, self._tables, self._probes,
+            plan.bits, self._built, ids.high, plan.radius, out_ids, out_scores,
         )
         keys = ids.keys
         return [(keys[out_ids[j]], float(out_scores[j])) for j in range(found)]  # type: ignore[misc]
