@@ -176,6 +176,26 @@ def test_simhash_vectors_matches_oracle(vectors: np.ndarray, seed: int) -> None:
                 assert ((int(got[k]) >> i) & 1) == int(proj[k, i] > 0)
 
 
+def test_project_signs_rows_equals_project_signs() -> None:
+    from semcache.kernels.simhash import project_signs_rows
+
+    rng = np.random.default_rng(7)
+    planes = rng.standard_normal((128, 96), dtype=np.float32)
+    vecs = rng.standard_normal((300, 96), dtype=np.float32)
+    a = np.empty((300, 2), np.uint64)
+    b = np.empty((300, 2), np.uint64)
+    project_signs(vecs, np.ascontiguousarray(planes.T), a)
+    project_signs_rows(vecs, planes, b)
+    # float sums in another order may flip a sign within rounding of zero; nothing else
+    proj = vecs.astype(np.float64) @ planes.T.astype(np.float64)
+    differ = np.unpackbits((a ^ b).view(np.uint8), bitorder="little").reshape(300, 128).astype(bool)
+    assert np.all(np.abs(proj[differ]) < 1e-4)
+    ref = np.packbits(proj > 0, axis=1, bitorder="little").view(np.uint64)
+    near_zero = np.abs(proj) < 1e-4
+    mism = np.unpackbits((b ^ ref).view(np.uint8), bitorder="little").reshape(300, 128).astype(bool)
+    assert not np.any(mism & ~near_zero)
+
+
 def test_project_signs_equals_simhash_vectors() -> None:
     rng = np.random.default_rng(3)
     planes = rng.standard_normal((128, 32)).astype(np.float32)

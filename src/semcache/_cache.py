@@ -469,12 +469,11 @@ class SemanticCache:
     def _fingerprint(self, vecs: np.ndarray) -> np.ndarray:
         """128-bit random-hyperplane SimHash of each row, as uint64[n, 2]."""
         if self._planes is None:
-            from .kernels.simhash import project_signs
+            from .kernels.simhash import project_signs_rows
 
             rng = np.random.default_rng(_PLANES_SEED)
-            planes = rng.standard_normal((128, vecs.shape[1]), dtype=np.float32)
-            self._planes = np.ascontiguousarray(planes.T)
-            self._project_signs = project_signs
+            self._planes = rng.standard_normal((128, vecs.shape[1]), dtype=np.float32)  # rows: C-contiguous
+            self._project_signs = project_signs_rows
         out = np.empty((vecs.shape[0], 2), dtype=np.uint64)
         self._project_signs(vecs, self._planes, out)
         return out
