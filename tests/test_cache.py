@@ -161,6 +161,35 @@ def test_user_supplied_embeddings_are_validated(embedder: HashingEmbedder) -> No
         c.put("q", "r", embedding=np.zeros(128, np.float32))
 
 
+def test_lookup_embeddings_are_validated_on_the_fast_path(embedder: HashingEmbedder) -> None:
+    # once the namespace has an index, a float32 vector is checked and fingerprinted in one kernel call
+    c = SemanticCache(embedder, threshold=0.9)
+    unit = np.zeros(128, np.float32)
+    unit[3] = 1.0
+    c.put("p", "r", embedding=unit)
+    for given in (unit, unit[None, :], 2 * unit, (2 * unit).astype(np.float64), [float(x) for x in unit]):
+        hit = c.get("other words entirely", embedding=given)
+        assert hit is not None and hit.score == pytest.approx(1.0)
+    nan = unit.copy()
+    nan[5] = np.nan
+    inf = unit.copy()
+    inf[0] = np.inf
+    for bad, match in (
+        (nan, "NaN"),
+        (inf, "NaN or infinite"),
+        (np.zeros(128, np.float32), "all-zero"),
+        (np.ones((2, 128), np.float32), r"shape \(1, 128\), got shape \(2, 128\)"),
+        (np.ones(129, np.float32), r"got shape \(1, 129\)"),
+        (np.ones(256, np.float32)[::2], None),  # not contiguous: coerced, then accepted
+    ):
+        if match is None:
+            c.get("q", embedding=bad)  # no error
+            continue
+        with pytest.raises(InvalidEmbeddingError, match=match):
+            c.get("q", embedding=bad)
+    assert c.stats().misses >= 1
+
+
 class BrokenEmbedder:
     dim = 8
 

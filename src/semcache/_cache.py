@@ -38,6 +38,7 @@ __all__ = ["CacheStats", "Hit", "SemanticCache"]
 
 _ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, for max_bytes
 _PLANES_SEED = 0x5EC0C4E  # fixed: fingerprints must agree across processes
+_UNIT_TOLERANCE = 2e-3  # |norm^2 - 1| that check_embeddings accepts without re-normalising
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ class SemanticCache:
             self._pool = CupyEmbeddingPool(self._embedder.dim, min_rows=max_entries + 1)
         self._planes: np.ndarray | None = None
         self._project_signs: Any = None
+        self._check_signs: Any = None
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
@@ -265,9 +267,9 @@ class SemanticCache:
             hit = self._remote_exact([q])[0]
         if hit is not None:
             return hit
-        vec = self._embed([q.prompt], embedding)[0]
+        vec, fp = self._query_vector(q, embedding)
         with self._lock:
-            return self._semantic(q, vec)
+            return self._semantic(q, vec, fp)
 
     def get_many(self, prompts: Sequence[str], *, namespace: str = "") -> list[Hit | None]:
         """``get`` for many prompts, embedding the ones without an exact hit in one batch."""
@@ -466,16 +468,47 @@ class SemanticCache:
             return check_embeddings(given, 1, self._embedder.dim, source="embedding")
         return check_embeddings(self._embedder.embed(texts), len(texts), self._embedder.dim)
 
+    def _query_vector(self, q: _Query, given: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """A lookup's embedding row and, when its namespace has an index, its fingerprint.
+
+        A float32 vector of the right shape is checked (finite, non-zero, unit) and
+        fingerprinted in one kernel call; anything else, or a vector that fails a
+        check, goes through ``check_embeddings``, which coerces, re-normalises or
+        raises, exactly as for a put.
+        """
+        raw = self._embedder.embed([q.prompt]) if given is None else given
+        dim = self._embedder.dim
+        if (
+            q.namespace in self._indexes  # (read without the lock: a wrong guess only costs time)
+            and type(raw) is np.ndarray
+            and raw.dtype == np.float32
+            and raw.flags.c_contiguous
+            and raw.shape in ((dim,), (1, dim))
+        ):
+            vec = raw if raw.ndim == 1 else raw[0]
+            fp = np.empty(2, dtype=np.uint64)
+            planes = self._planes if self._planes is not None else self._make_planes(dim)
+            if self._check_signs(vec, planes, _UNIT_TOLERANCE, fp) == 0:  # OK
+                return vec, fp
+        if given is None:
+            return check_embeddings(raw, 1, dim)[0], None
+        return check_embeddings(given, 1, dim, source="embedding")[0], None
+
+    def _make_planes(self, dim: int) -> np.ndarray:
+        from .kernels.simhash import project_signs_rows
+        from .kernels.vectors import check_signs
+
+        rng = np.random.default_rng(_PLANES_SEED)
+        self._planes = rng.standard_normal((128, dim), dtype=np.float32)  # rows: C-contiguous
+        self._project_signs = project_signs_rows
+        self._check_signs = check_signs
+        return self._planes
+
     def _fingerprint(self, vecs: np.ndarray) -> np.ndarray:
         """128-bit random-hyperplane SimHash of each row, as uint64[n, 2]."""
-        if self._planes is None:
-            from .kernels.simhash import project_signs_rows
-
-            rng = np.random.default_rng(_PLANES_SEED)
-            self._planes = rng.standard_normal((128, vecs.shape[1]), dtype=np.float32)  # rows: C-contiguous
-            self._project_signs = project_signs_rows
+        planes = self._planes if self._planes is not None else self._make_planes(vecs.shape[1])
         out = np.empty((vecs.shape[0], 2), dtype=np.uint64)
-        self._project_signs(vecs, self._planes, out)
+        self._project_signs(vecs, planes, out)
         return out
 
     def _index_for(self, namespace: str) -> Any:
@@ -512,12 +545,13 @@ class SemanticCache:
             return self._hit(entry, 1.0, True, 1.0)
         return None
 
-    def _semantic(self, q: _Query, vec: np.ndarray) -> Hit | None:
+    def _semantic(self, q: _Query, vec: np.ndarray, fp: np.ndarray | None = None) -> Hit | None:
         index = self._indexes.get(q.namespace)
         if index is None or self._pool is None or len(index) == 0:
             self._counts["misses"] += 1
             return None
-        fp = self._fingerprint(vec[None, :])[0]
+        if fp is None:
+            fp = self._fingerprint(vec[None, :])[0]
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
         cands: list[Candidate] = []

@@ -29,6 +29,7 @@ __all__ = [
     "pack_signs",
     "project_signs",
     "project_signs_rows",
+    "signs_of",
     "simhash_buffer",
     "simhash_texts",
     "simhash_vectors",
@@ -411,37 +412,46 @@ def project_signs(vectors: np.ndarray, planes_t: np.ndarray, out: np.ndarray) ->
 
 
 @jit(fastmath=True)
+def signs_of(vector: np.ndarray, planes: np.ndarray, out: np.ndarray) -> None:
+    """out[w] has bit i set iff vector @ planes[64 * w + i] > 0 (one vector; planes as rows).
+
+    Four planes at a time share each load of the vector.
+    """
+    nplanes, d = planes.shape
+    for w in range(nplanes // 64):
+        v = _U0
+        for i in range(0, 64, 4):
+            row = 64 * w + i
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
+            s2 = np.float32(0.0)
+            s3 = np.float32(0.0)
+            for t in range(d):
+                x = vector[t]
+                s0 += x * planes[row, t]
+                s1 += x * planes[row + 1, t]
+                s2 += x * planes[row + 2, t]
+                s3 += x * planes[row + 3, t]
+            if s0 > 0:
+                v |= _U1 << np.uint64(i)
+            if s1 > 0:
+                v |= _U1 << np.uint64(i + 1)
+            if s2 > 0:
+                v |= _U1 << np.uint64(i + 2)
+            if s3 > 0:
+                v |= _U1 << np.uint64(i + 3)
+        out[w] = v
+
+
+@jit(fastmath=True)
 def project_signs_rows(vectors: np.ndarray, planes: np.ndarray, out: np.ndarray) -> None:
     """``project_signs`` with the planes as rows (planes: float32[64 * words, d]).
 
     Four planes at a time share each load of the vector, so a single vector
     (the cache's per-query fingerprint) costs about 0.6x the transposed layout.
     """
-    nplanes, d = planes.shape
     for k in range(vectors.shape[0]):
-        for w in range(nplanes // 64):
-            v = _U0
-            for i in range(0, 64, 4):
-                row = 64 * w + i
-                s0 = np.float32(0.0)
-                s1 = np.float32(0.0)
-                s2 = np.float32(0.0)
-                s3 = np.float32(0.0)
-                for t in range(d):
-                    x = vectors[k, t]
-                    s0 += x * planes[row, t]
-                    s1 += x * planes[row + 1, t]
-                    s2 += x * planes[row + 2, t]
-                    s3 += x * planes[row + 3, t]
-                if s0 > 0:
-                    v |= _U1 << np.uint64(i)
-                if s1 > 0:
-                    v |= _U1 << np.uint64(i + 1)
-                if s2 > 0:
-                    v |= _U1 << np.uint64(i + 2)
-                if s3 > 0:
-                    v |= _U1 << np.uint64(i + 3)
-            out[k, w] = v
+        signs_of(vectors[k], planes, out[k])
 
 
 def simhash_vectors(vectors: np.ndarray, planes: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
+from .simhash import signs_of
 
-__all__ = ["NOT_FINITE", "NOT_UNIT", "OK", "ZERO_ROW", "check_rows"]
+__all__ = ["NOT_FINITE", "NOT_UNIT", "OK", "ZERO_ROW", "check_rows", "check_signs"]
 
 OK = 0
 NOT_UNIT = 1
@@ -32,3 +33,22 @@ def check_rows(rows: np.ndarray, sq: np.ndarray, tol: float) -> tuple[int, int]:
         if abs(s - 1.0) > tol:
             status = NOT_UNIT
     return status, -1
+
+
+@jit()
+def check_signs(vector: np.ndarray, planes: np.ndarray, tol: float, out: np.ndarray) -> int:
+    """``check_rows`` for one vector, then, when it is OK (finite, non-zero, unit
+    within ``tol``), its hyperplane signs into ``out`` (see ``simhash.signs_of``):
+    a lookup's checks and fingerprint in one call. Returns the status."""
+    s = 0.0
+    for t in range(vector.shape[0]):
+        x = vector[t]
+        if not np.isfinite(x):
+            return NOT_FINITE
+        s += x * x
+    if s == 0.0:
+        return ZERO_ROW
+    if abs(s - 1.0) > tol:
+        return NOT_UNIT
+    signs_of(vector, planes, out)
+    return OK
