@@ -198,6 +198,8 @@ class SemanticCache:
         self._planes: np.ndarray | None = None
         self._project_signs: Any = None
         self._check_signs: Any = None
+        self._floor = 0.0
+        self._floor_of: Verifier | None = None  # the verifier ``_floor`` was read from
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
@@ -494,6 +496,13 @@ class SemanticCache:
             return check_embeddings(raw, 1, dim)[0], None
         return check_embeddings(given, 1, dim, source="embedding")[0], None
 
+    def _min_cosine(self, verifier: Verifier) -> float:
+        """The verifier's lowest servable cosine, read once per verifier object
+        (``min_cosine`` is a property that costs about a microsecond)."""
+        self._floor = float(verifier.min_cosine)
+        self._floor_of = verifier
+        return self._floor
+
     def _make_planes(self, dim: int) -> np.ndarray:
         from .kernels.simhash import project_signs_rows
         from .kernels.vectors import check_signs
@@ -555,7 +564,8 @@ class SemanticCache:
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
         cands: list[Candidate] = []
-        floor = self.verifier.min_cosine
+        verifier = self.verifier
+        floor = self._floor if self._floor_of is verifier else self._min_cosine(verifier)
         for key, score in found:
             if score < floor:
                 break  # best first: nothing further down can be served
