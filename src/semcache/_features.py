@@ -45,6 +45,7 @@ __all__ = [
     "features",
     "features_reference",
     "idf_table",
+    "linear_logit",
     "logistic",
     "long_mismatch",
     "long_mismatch_reference",
@@ -702,6 +703,24 @@ def logistic(
     if order_swap(q, c):
         z += float(model[len(FEATURE_NAMES)])
     return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+
+def linear_logit(
+    q: TextProfile, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable, out: np.ndarray
+) -> float | None:
+    """``features(q, c, cosine, idf)`` into ``out`` and their logit under ``model``
+    (from ``scoring_model``), the swap prior added on an order swap; None when the
+    long-prompt guard rejects the pair."""
+    k = _K or _load()
+    z: float = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, model, out)
+    if not math.isnan(z):  # no long-prompt check was needed
+        return z
+    if long_mismatch(q, c, int(model[-1])):
+        return None
+    unlimited = model.copy()
+    unlimited[-1] = -1.0
+    z = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited, out)
+    return z
 
 
 def order_swap(a: TextProfile, b: TextProfile) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "fill_table",
     "hash_strings",
     "joined_ascii",
+    "linear_logit",
     "logistic",
     "long_mismatch",
     "order_swap",
@@ -890,6 +891,35 @@ def logistic(
     z = min(max(z, -40.0), 40.0)
     p: float = 1.0 / (1.0 + np.exp(-z))
     return p
+
+
+@jit()
+def linear_logit(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: float,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+    out: np.ndarray,
+) -> float:
+    """``features(a, b)`` into ``out`` and their logit ``out @ w``, plus the swap prior
+    on an order swap (not clipped); NaN when either text is longer than the
+    long-prompt limit (the caller checks the guard, then calls again without it).
+
+    ``model`` is packed as for ``logistic``.
+    """
+    limit = model[FEATURES + 1]
+    if limit >= 0.0 and max(a[N_WORDS], b[N_WORDS]) > limit:
+        return np.nan
+    pair_features(a, b, cosine, keys, vals, out)
+    z = 0.0
+    for k in range(FEATURES):
+        z += out[k] * model[k]
+    swap_prior = model[FEATURES]
+    if swap_prior != 0.0 and order_swap(a, b):
+        z += swap_prior
+    return z
 
 
 @jit()
