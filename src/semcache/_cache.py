@@ -203,6 +203,7 @@ class SemanticCache:
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
+        self._vectors = bool(getattr(self.verifier, "reads_embeddings", False))
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
@@ -566,6 +567,7 @@ class SemanticCache:
         cands: list[Candidate] = []
         verifier = self.verifier
         floor = self._floor if self._floor_of is verifier else self._min_cosine(verifier)
+        pool = self._pool if self._vectors else None
         for key, score in found:
             if score < floor:
                 break  # best first: nothing further down can be served
@@ -574,8 +576,14 @@ class SemanticCache:
                 if entry.profile is None and self._profiles:
                     entry.profile = profile(entry.prompt)
                 entries.append(entry)
-                cands.append(Candidate(entry.prompt, score, entry.profile))
-        decision = self.verifier.decide(q.prompt, cands) if cands else None
+                row = None if pool is None else pool.get(entry.slot)
+                cands.append(Candidate(entry.prompt, score, entry.profile, row))
+        if not cands:
+            decision = None
+        elif pool is not None:
+            decision = self.verifier.decide(q.prompt, cands, query_vector=vec)  # type: ignore[call-arg]
+        else:
+            decision = self.verifier.decide(q.prompt, cands)
         if decision is None:
             self._counts["misses"] += 1
             return None

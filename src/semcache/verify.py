@@ -23,6 +23,7 @@ and suffix must agree lexically (character-shingle Jaccard >= 0.9) for a hit.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from ._features import (
     features,
     features_reference,
     idf_table,
+    linear_logit,
     logistic,
     long_mismatch,
     long_mismatch_reference,
@@ -49,6 +51,7 @@ from ._features import (
     profile,
     scoring_model,
 )
+from ._head import PairHead
 
 __all__ = [
     "FLAG_PRIORS",
@@ -64,14 +67,17 @@ __all__ = [
 ]
 
 _MODEL_FILE = "verifier_minilm.json"
+_HEAD_MODEL_FILE = "verifier_minilm_head.json"
 
 
 class Candidate(NamedTuple):
-    """A cached prompt near the query, its cosine, and its profile when known."""
+    """A cached prompt near the query, its cosine, its profile when known, and its
+    embedding (for verifiers that read embeddings: ``reads_embeddings``)."""
 
     prompt: str
     cosine: float
     profile: TextProfile | None = None
+    vector: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -82,7 +88,11 @@ class Verifier(Protocol):
     def min_cosine(self) -> float: ...
 
     def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
-        """(index into candidates, confidence in [0, 1]) of the one to serve, or None."""
+        """(index into candidates, confidence in [0, 1]) of the one to serve, or None.
+
+        A verifier whose ``reads_embeddings`` is true is also given
+        ``query_vector=`` and candidates that carry their ``vector``.
+        """
         ...
 
 
@@ -171,6 +181,10 @@ class CalibratedVerifier:
 
     ``points`` maps target precisions to probability thresholds chosen on
     held-out data; ``target_precision`` picks one (interpolated between).
+    With a ``head`` (``semcache._head.PairHead``, fitted for one embedding
+    model) the logit also reads the two embeddings, scaled by ``head_scale``;
+    such a verifier needs the vectors (``reads_embeddings``) and serves no
+    candidate below the cosine in ``cosine_floors`` for its target.
     """
 
     weights: tuple[float, ...]
@@ -180,6 +194,9 @@ class CalibratedVerifier:
     idf: Mapping[str, float] | None = None
     long_words: int = 160
     source: str = ""
+    head: PairHead | None = None
+    head_scale: float = 1.0
+    cosine_floors: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURE_NAMES):
@@ -193,12 +210,25 @@ class CalibratedVerifier:
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     @property
+    def reads_embeddings(self) -> bool:
+        """Whether ``decide`` needs the query's and the candidates' vectors."""
+        return self.head is not None
+
+    @property
     def min_cosine(self) -> float:
-        """The lowest cosine at which even the most favourable lexical evidence can
-        reach this target's threshold (never below ``floor``)."""
+        """The lowest cosine this verifier may serve at its target: with a head, the
+        fitted floor for the target; without, the lowest cosine at which even the
+        most favourable lexical evidence can reach the threshold (never below ``floor``)."""
         cached = self.__dict__.get("_min_cos")
         if cached is not None and cached[0] == self.target_precision:
             return float(cached[1])
+        if self.head is not None:
+            floors = self.cosine_floors or ((0.5, self.floor),)
+            targets = [t for t, _ in floors]
+            lowest = [c for _, c in floors]
+            value = max(self.floor, float(np.interp(self.target_precision, targets, lowest)))
+            object.__setattr__(self, "_min_cos", (self.target_precision, value))
+            return value
         tau = min(max(self.threshold, 1e-9), 1 - 1e-9)
         need = math.log(tau / (1 - tau))
         found = 1.0
@@ -232,22 +262,63 @@ class CalibratedVerifier:
             f"min_cosine={self.floor:.3f}{', ' + self.source if self.source else ''})"
         )
 
-    def probability(self, query: TextProfile, cached: TextProfile, cosine: float) -> float:
-        """Modelled chance that the answer cached for ``cached`` is right for ``query``."""
+    def probability(
+        self,
+        query: TextProfile,
+        cached: TextProfile,
+        cosine: float,
+        query_vector: np.ndarray | None = None,
+        cached_vector: np.ndarray | None = None,
+    ) -> float:
+        """Modelled chance that the answer cached for ``cached`` is right for ``query``
+        (a verifier with a head also needs both vectors)."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        return logistic(query, cached, cosine, model, idf)
+        if self.head is None:
+            return logistic(query, cached, cosine, model, idf)
+        q, v = self._vectors(query_vector, None if cached_vector is None else [cached_vector])
+        x = np.empty((1, len(FEATURE_NAMES)))
+        z = linear_logit(query, cached, cosine, model, idf, x[0])
+        if z is None:
+            return 0.0
+        z += self.head_scale * float(self.head.logits(q, v, x)[0])
+        return float(_sigmoid(z))
+
+    def _vectors(self, query: np.ndarray | None, cached: Sequence[np.ndarray | None] | None) -> tuple[Any, Any]:
+        head = self.head
+        assert head is not None
+        if query is None or cached is None or any(v is None for v in cached):
+            raise InvalidArgumentError(
+                f"this verifier reads embeddings (its head was fitted for {head.embedder}): "
+                "pass the query's vector and every candidate's vector, got none"
+            )
+        q = np.asarray(query, np.float32).reshape(-1)
+        v = np.stack([np.asarray(c, np.float32).reshape(-1) for c in cached])  # type: ignore[arg-type]
+        if q.shape[0] != head.dim or v.shape[1] != head.dim:
+            raise InvalidArgumentError(
+                f"the head reads {head.dim}-dim vectors of {head.embedder}, got {q.shape[0]} and {v.shape[1]}"
+            )
+        return q, v
 
     def _reference_probability(
-        self, query: TextProfile, cached: TextProfile, cosine: float
+        self,
+        query: TextProfile,
+        cached: TextProfile,
+        cosine: float,
+        query_vector: np.ndarray | None = None,
+        cached_vector: np.ndarray | None = None,
     ) -> float:
         """``probability`` by the pure-Python reference features (the fast path's oracle)."""
         q, c = query.reference(), cached.reference()
         if long_mismatch_reference(q, c, self.long_words):
             return 0.0
         w = self._w  # type: ignore[attr-defined]
-        logit = float(features_reference(q, c, cosine, self.idf) @ w)
+        x = features_reference(q, c, cosine, self.idf)
+        logit = float(x @ w)
         if order_swap_reference(q, c):
             logit += SWAP_PRIOR
+        if self.head is not None:
+            qv, v = self._vectors(query_vector, None if cached_vector is None else [cached_vector])
+            logit += self.head_scale * float(self.head.logits(qv, v, x[None, :])[0])
         return float(_sigmoid(logit))
 
     def _fast_state(self) -> tuple[np.ndarray, IdfTable]:
@@ -257,22 +328,40 @@ class CalibratedVerifier:
         object.__setattr__(self, "_fast", state)
         return state
 
-    def decide(self, query: str, candidates: Sequence[Candidate]) -> tuple[int, float] | None:
+    def decide(
+        self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
+    ) -> tuple[int, float] | None:
         tau = self.threshold
         qp: TextProfile | None = None
-        scored: list[tuple[int, float, TextProfile]] = []
-        for i, cand in enumerate(candidates):
-            if cand.cosine < self.floor:
-                continue
-            qp = qp or profile(query)
-            cp = cand.profile or profile(cand.prompt)
-            scored.append((i, self.probability(qp, cp, cand.cosine), cp))
+        if self.head is not None:
+            qp, scored = self._score_with_head(query, candidates, query_vector)
+        else:
+            floor = self.floor
+            model, idf = self.__dict__.get("_fast") or self._fast_state()
+            scored = []
+            for i, cand in enumerate(candidates):
+                if cand.cosine < floor:
+                    continue
+                if qp is None:
+                    qp = profile(query)
+                cp = cand.profile or profile(cand.prompt)
+                scored.append((i, logistic(qp, cp, cand.cosine, model, idf), cp))
+            if len(scored) == 1 and abs(scored[0][1] - tau) > _CLOSE:
+                i, p, _ = scored[0]  # the common case: one candidate, clearly decided
+                return (i, p) if p >= tau else None
         if qp is not None and _close_call([p for _, p, _ in scored], tau):
-            # The fast path agrees with the reference to rounding (~1e-15): only a
-            # probability this close to the threshold or to a rival could be decided
-            # otherwise, so such calls are made by the reference.
+            # The fast path agrees with the reference to rounding (~1e-15; a head
+            # reads the same inputs on both): only a probability this close to the
+            # threshold or to a rival could be decided otherwise, so such calls are
+            # made by the reference.
             scored = [
-                (i, self._reference_probability(qp, cp, candidates[i].cosine), cp)
+                (
+                    i,
+                    self._reference_probability(
+                        qp, cp, candidates[i].cosine, query_vector, candidates[i].vector
+                    ),
+                    cp,
+                )
                 for i, _, cp in scored
             ]
         best: tuple[int, float] | None = None
@@ -281,12 +370,38 @@ class CalibratedVerifier:
                 best = (i, p)
         return best
 
+    def _score_with_head(
+        self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None
+    ) -> tuple[TextProfile | None, list[tuple[int, float, TextProfile]]]:
+        """Probabilities of the candidates at or above ``min_cosine``: the linear
+        logit of each (one kernel call), then the head for all of them at once."""
+        assert self.head is not None
+        floor = self.min_cosine
+        chosen = [i for i, c in enumerate(candidates) if c.cosine >= floor]
+        if not chosen:
+            return None, []
+        qv, vectors = self._vectors(query_vector, [candidates[i].vector for i in chosen])
+        model, idf = self.__dict__.get("_fast") or self._fast_state()
+        qp = profile(query)
+        x = np.empty((len(chosen), len(FEATURE_NAMES)))
+        z = np.empty(len(chosen))
+        cps: list[TextProfile] = []
+        for r, i in enumerate(chosen):
+            cand = candidates[i]
+            cp = cand.profile or profile(cand.prompt)
+            cps.append(cp)
+            lin = linear_logit(qp, cp, cand.cosine, model, idf, x[r])
+            z[r] = -np.inf if lin is None else lin
+        z += self.head_scale * self.head.logits(qv, vectors, x)
+        p = _sigmoid(z)
+        return qp, [(i, float(p[r]), cps[r]) for r, i in enumerate(chosen)]
+
     def _long_mismatch(self, a: TextProfile, b: TextProfile) -> bool:
         return long_mismatch(a, b, self.long_words)
 
     # -- persistence -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "features": list(FEATURE_NAMES),
             "weights": list(self.weights),
             "points": [list(p) for p in self.points],
@@ -295,6 +410,11 @@ class CalibratedVerifier:
             "source": self.source,
             "idf": dict(self.idf) if self.idf else None,
         }
+        if self.head is not None:
+            out["head"] = base64.b64encode(self.head.to_bytes()).decode("ascii")
+            out["head_scale"] = self.head_scale
+            out["cosine_floors"] = [list(p) for p in self.cosine_floors]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], target_precision: float = 0.95) -> CalibratedVerifier:
@@ -302,6 +422,7 @@ class CalibratedVerifier:
             raise InvalidArgumentError(
                 f"verifier features must be {list(FEATURE_NAMES)}, got {data.get('features')!r}"
             )
+        head = data.get("head")
         return cls(
             weights=tuple(float(w) for w in data["weights"]),
             points=tuple((float(p), float(t)) for p, t in data["points"]),
@@ -310,6 +431,9 @@ class CalibratedVerifier:
             idf=data.get("idf") or None,
             long_words=int(data.get("long_words", 160)),
             source=str(data.get("source", "")),
+            head=None if not head else PairHead.from_bytes(base64.b64decode(head)),
+            head_scale=float(data.get("head_scale", 1.0)),
+            cosine_floors=tuple((float(p), float(c)) for p, c in data.get("cosine_floors", ())),
         )
 
 
@@ -334,17 +458,48 @@ def _close_call(probs: list[float], tau: float) -> bool:
     return any(b - a <= _CLOSE for a, b in pairwise(passing))
 
 
-_DEFAULT: dict[str, Any] = {}
+_DEFAULT: dict[str, CalibratedVerifier] = {}
 
 
-def load_default_verifier(target_precision: float = 0.95) -> CalibratedVerifier:
-    """The verifier shipped with semcache (fitted for all-MiniLM-L6-v2 on QQP)."""
-    data = _DEFAULT.get("data")
-    if data is None:
-        ref = resources.files("semcache") / "data" / _MODEL_FILE
-        data = json.loads(ref.read_text(encoding="utf-8"))
-        _DEFAULT["data"] = data
-    return CalibratedVerifier.from_dict(data, target_precision)
+def _shipped(name: str) -> CalibratedVerifier:
+    found = _DEFAULT.get(name)
+    if found is None:
+        ref = resources.files("semcache") / "data" / name
+        found = CalibratedVerifier.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        _DEFAULT[name] = found
+    return found
+
+
+def embedder_name(embedder: object) -> str | None:
+    """The model name an embedder declares (``model_name``), if any."""
+    name = getattr(embedder, "model_name", None)
+    return name if isinstance(name, str) else None
+
+
+def load_default_verifier(
+    target_precision: float = 0.95, embedder: object = None, *, head: bool = False
+) -> CalibratedVerifier:
+    """The verifier shipped with semcache, fitted on Quora Question Pairs.
+
+    By default the model over cosine and lexical features (any embedder). With
+    ``head=True``, the one whose head also reads the embeddings; it was fitted
+    for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
+    ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
+    better (benchmarks/RESULTS.md) and costs ~15-25 us per semantic lookup.
+    """
+    _check_unit(target_precision, "target_precision", open_interval=True)
+    if not head:
+        return _shipped(_MODEL_FILE).with_target(target_precision)
+    with_head = _shipped(_HEAD_MODEL_FILE)
+    assert with_head.head is not None
+    name, dim = embedder_name(embedder), getattr(embedder, "dim", None)
+    if name != with_head.head.embedder or dim != with_head.head.dim:
+        raise InvalidConfigError(
+            f"the verifier's embedding head reads {with_head.head.dim}-dim vectors of {with_head.head.embedder}; "
+            f"pass that embedder (e.g. SentenceTransformerEmbedder()), got {describe(embedder)} "
+            f"(model_name={name!r}, dim={dim!r})"
+        )
+    return with_head.with_target(target_precision)
 
 
 # -- fitting ---------------------------------------------------------------------
@@ -451,9 +606,30 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
+def cosine_floors(
+    scores: np.ndarray,
+    cosines: np.ndarray,
+    points: Sequence[tuple[float, float]],
+    *,
+    margin: float = 0.02,
+    lowest: Mapping[float, float] | None = None,
+) -> tuple[tuple[float, float], ...]:
+    """Per target precision, the cosine below which the verifier serves nothing:
+    the lowest cosine among the pairs its threshold accepts, less ``margin``
+    (1.0 where it accepts none), and at least ``lowest[target]`` where given.
+    Floors never fall as the target rises; candidate search need not look below them."""
+    out: list[tuple[float, float]] = []
+    for target, tau in points:
+        accepted = cosines[scores >= tau]
+        floor = float(accepted.min()) - margin if accepted.size else 1.0
+        floor = max(floor, (lowest or {}).get(target, 0.0), out[-1][1] if out else 0.0)
+        out.append((float(target), floor))
+    return tuple(out)
+
+
 def _pair_features(
-    pairs: Sequence[tuple[str, str, Any]], embedder: Any, idf: Mapping[str, float] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pairs: Sequence[tuple[str, str, Any]], embedder: Any, idf: Mapping[str, float] | None, head: PairHead | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from ._features import profiles
     from .embedders import check_embeddings
 
@@ -468,7 +644,12 @@ def _pair_features(
         cos[k] = float(vecs[row[a]] @ vecs[row[b]])
         x[k] = features(profs[a], profs[b], cos[k], idf)
         y[k] = 1.0 if label else 0.0
-    return x, y, cos
+    head_term = np.zeros(len(pairs))
+    if head is not None:
+        ia = [row[a] for a, _, _ in pairs]
+        ib = [row[b] for _, b, _ in pairs]
+        head_term = head.logits(vecs[ia], vecs[ib], x)
+    return x, y, cos, head_term
 
 
 def calibrate(
@@ -485,8 +666,9 @@ def calibrate(
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
     half of the pairs, then their operating points chosen on the other half).
-    Pass the result as
-    ``SemanticCache(verifier=...)``.
+    A base with an embedding head (``load_default_verifier(head=True, ...)``)
+    keeps its head; a refit learns how much to trust it on your data (``head_scale``).
+    Pass the result as ``SemanticCache(verifier=...)``.
     """
     from .embedders import resolve_embedder
 
@@ -506,30 +688,36 @@ def calibrate(
     emb = resolve_embedder(embedder)
     if base is None:
         base = load_default_verifier(target_precision)
-    x, y, cos = _pair_features(pairs, emb, base.idf)
+    x, y, cos, head_term = _pair_features(pairs, emb, base.idf, base.head)
     do_refit = refit if refit is not None else min(positives, negatives) >= 200
     nonpos = [FEATURE_NAMES.index(f) for f in MISMATCH_FEATURES]
     priors = {FEATURE_NAMES.index(f): v for f, v in FLAG_PRIORS.items()}
+    # the head's term is one more column, its weight the head's scale
+    xh = np.column_stack([x, head_term])
     if do_refit:
         order = np.random.default_rng(0).permutation(len(pairs))
         fit_idx, pick_idx = order[: len(order) // 2], order[len(order) // 2 :]
         # weights from one half, operating points from the other: the points
         # then describe exactly the model that ships
-        weights = fit_logistic(x[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors)
-        scores = _sigmoid(x[pick_idx] @ weights)
-        points = operating_points(scores, y[pick_idx], TARGET_GRID, min_hits=10)
+        fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
+        wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
+        points = operating_points(_sigmoid(xh[pick_idx] @ wh), y[pick_idx], TARGET_GRID, min_hits=10)
     else:
-        weights = base._w  # type: ignore[attr-defined]
-        points = operating_points(_sigmoid(x @ weights), y, TARGET_GRID, min_hits=10)
-    accepted = cos[_sigmoid(x @ weights) >= min(t for _, t in points)] if len(points) else cos
+        wh = np.append(base._w, base.head_scale)  # type: ignore[attr-defined]
+        points = operating_points(_sigmoid(xh @ wh), y, TARGET_GRID, min_hits=10)
+    scores = _sigmoid(xh @ wh)
+    accepted = cos[scores >= min(t for _, t in points)] if len(points) else cos
     floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - 0.02))
     floor = min(floor, base.floor) if not do_refit else floor
     return CalibratedVerifier(
-        weights=tuple(float(v) for v in weights),
+        weights=tuple(float(v) for v in wh[:-1]),
         points=tuple(points),
         floor=floor,
         target_precision=target_precision,
         idf=base.idf,
         long_words=base.long_words,
         source=f"calibrated on {len(pairs)} pairs ({'refitted' if do_refit else 'operating points only'})",
+        head=base.head,
+        head_scale=float(wh[-1]) if base.head is not None else 1.0,
+        cosine_floors=cosine_floors(scores, cos, points) if base.head is not None else (),
     )

@@ -59,6 +59,8 @@ class SentenceTransformerEmbedder:
             raise InvalidConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
         require("sentence_transformers", "embeddings")
         self.model_path = default_model_path() if model in _ALIASES else model
+        # what the verifier matches its embedding head against
+        self.model_name = DEFAULT_MODEL if model in _ALIASES else model
         if not Path(self.model_path).exists():
             raise InvalidConfigError(
                 f"model must be {DEFAULT_MODEL!r} or a local model folder (weights are never "
