@@ -168,11 +168,8 @@ def sweep_curves(pairs, store, groups, verifier):  # type: ignore[no-untyped-def
     qprof = profiles(queries)
     best_p = np.zeros(len(queries))
     sem_right = np.zeros(len(queries), dtype=bool)
-    floor = verifier.floor if verifier.head is not None else 0.0
     for i, q in enumerate(queries):
         for j in top[i]:
-            if sims[i, j] < floor:
-                continue  # the head was fitted on candidates from its floor up
             p = verifier.probability(qprof[i], cprof[cached[j]], float(sims[i, j]), qv[i], cv[j])
             if p > best_p[i]:
                 best_p[i] = p

@@ -15,6 +15,8 @@ from semcache._features import FEATURE_NAMES, MISMATCH_FEATURES, features, profi
 from semcache._head import PairHead
 from semcache.verify import load_default_verifier
 
+from .test_verify import MEANING_FLIPS
+
 DIM = 8
 INPUTS = [j for j, f in enumerate(FEATURE_NAMES) if f != "bias" and f not in MISMATCH_FEATURES]
 
@@ -204,18 +206,7 @@ def minilm():  # type: ignore[no-untyped-def]
     return SentenceTransformerEmbedder()
 
 
-@pytest.mark.parametrize(
-    ("query", "same", "changed"),
-    [
-        ("Reset the password after 3 failed logins", "Reset the password after 3 failed logins please",
-         "Reset the password after 5 failed logins please"),
-        ("Who won the election in 2016", "Who was the winner of the election in 2016",
-         "Who was the winner of the election in 2020"),
-        ("Can I return an opened item", "Can I send back an opened item", "Can't I send back an opened item"),
-        ("How do I install Python on Windows", "How do I set up Python on Windows",
-         "How do I set up Python on Linux"),
-    ],
-)
+@pytest.mark.parametrize(("query", "same", "changed"), MEANING_FLIPS)
 def test_shipped_head_lowers_changed_meanings_with_real_embeddings(minilm, query: str, same: str, changed: str) -> None:  # type: ignore[no-untyped-def]
     v = load_default_verifier(0.95, embedder=minilm, head=True)
     assert v.head is not None

@@ -46,18 +46,20 @@ def test_paraphrase_raises_no_flags() -> None:
     assert f["word_jaccard"] > 0.5 and f["simhash_distance"] < 0.3
 
 
-@pytest.mark.parametrize(
-    ("query", "same", "changed"),
-    [
-        ("Reset the password after 3 failed logins", "Reset the password after 3 failed logins please",
-         "Reset the password after 5 failed logins please"),
-        ("Who won the election in 2016", "Who was the winner of the election in 2016",
-         "Who was the winner of the election in 2020"),
-        ("Can I return an opened item", "Can I send back an opened item", "Can't I send back an opened item"),
-        ("How do I install Python on Windows", "How do I set up Python on Windows",
-         "How do I set up Python on Linux"),
-    ],
-)
+# (query, a rewording of it, the rewording with one meaning-flipping change):
+# a number, a year, a negation, an entity
+MEANING_FLIPS = [
+    ("Reset the password after 3 failed logins", "Reset the password after 3 failed logins please",
+     "Reset the password after 5 failed logins please"),
+    ("Who won the election in 2016", "Who was the winner of the election in 2016",
+     "Who was the winner of the election in 2020"),
+    ("Can I return an opened item", "Can I send back an opened item", "Can't I send back an opened item"),
+    ("How do I install Python on Windows", "How do I set up Python on Windows",
+     "How do I set up Python on Linux"),
+]
+
+
+@pytest.mark.parametrize(("query", "same", "changed"), MEANING_FLIPS)
 def test_changed_number_year_negation_entity_lower_the_probability(query: str, same: str, changed: str) -> None:
     v = load_default_verifier()
     q = profile(query)

@@ -863,37 +863,6 @@ def order_swap(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @jit()
-def logistic(
-    a: np.ndarray,
-    b: np.ndarray,
-    cosine: float,
-    keys: np.ndarray,
-    vals: np.ndarray,
-    model: np.ndarray,
-) -> float:
-    """sigmoid(features(a, b) @ w, plus the swap prior on an order swap), the logit
-    clipped to [-40, 40]; -1.0 when either text is longer than the long-prompt limit
-    (the caller checks the guard, then calls again without the limit).
-
-    ``model``: the weights w (FEATURES), the swap prior, the word limit (< 0: none).
-    """
-    limit = model[FEATURES + 1]
-    if limit >= 0.0 and max(a[N_WORDS], b[N_WORDS]) > limit:
-        return -1.0
-    x = np.empty(FEATURES, np.float64)
-    pair_features(a, b, cosine, keys, vals, x)
-    z = 0.0
-    for k in range(FEATURES):
-        z += x[k] * model[k]
-    swap_prior = model[FEATURES]
-    if swap_prior != 0.0 and order_swap(a, b):
-        z += swap_prior
-    z = min(max(z, -40.0), 40.0)
-    p: float = 1.0 / (1.0 + np.exp(-z))
-    return p
-
-
-@jit()
 def linear_logit(
     a: np.ndarray,
     b: np.ndarray,
@@ -920,6 +889,30 @@ def linear_logit(
     if swap_prior != 0.0 and order_swap(a, b):
         z += swap_prior
     return z
+
+
+@jit()
+def logistic(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: float,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+) -> float:
+    """sigmoid(features(a, b) @ w, plus the swap prior on an order swap), the logit
+    clipped to [-40, 40]; -1.0 when either text is longer than the long-prompt limit
+    (the caller checks the guard, then calls again without the limit).
+
+    ``model``: the weights w (FEATURES), the swap prior, the word limit (< 0: none).
+    """
+    x = np.empty(FEATURES, np.float64)
+    z = linear_logit(a, b, cosine, keys, vals, model, x)
+    if np.isnan(z):
+        return -1.0
+    z = min(max(z, -40.0), 40.0)
+    p: float = 1.0 / (1.0 + np.exp(-z))
+    return p
 
 
 @jit()
