@@ -9,9 +9,10 @@ verifier_minilm.json (any embedder: cosine + lexical features). Splits (see benc
   sample of qqp/train.tsv: cache every question1, and for every question2 its
   4 nearest cached questions with cosine >= 0.85, labelled by equivalence group;
 - IDF weights come from the questions of that sample;
-- operating points (probability thresholds per target precision) are chosen
-  on the 'choose' half of qqp/dev.tsv in the warm-stream setting (cache every
-  question1, query every question2, serve the best of the 4 nearest);
+- operating points (probability thresholds per target precision), and for
+  each the lowest cosine it served less 0.02, are chosen on the 'choose' half
+  of qqp/dev.tsv in the warm-stream setting (cache every question1, query
+  every question2, serve the best of the 4 nearest);
 - the 'report' half of dev is never read here: hit_rate.py reports on it.
 
 verifier_minilm_head.json (all-MiniLM-L6-v2 only): the same lexical features
@@ -282,8 +283,12 @@ def main() -> None:
     for name, v in zip(FEATURE_NAMES, w, strict=True):
         print(f"  {name:<24} {v:+.3f}")
 
-    best_p, _best_cos, right = warm_stream(choose, store, groups, idf, w)
+    best_p, best_cos, right = warm_stream(choose, store, groups, idf, w)
     points = operating_points(best_p, right, TARGET_GRID)
+    # the lowest cosine each target served on 'choose' (less 0.02): the bound from
+    # the weights alone (min_cosine without floors) is far lower than anything the
+    # model accepts, and a lower bound makes every lookup's LSH search wider
+    floors = cosine_floors(best_p, best_cos, points)
     floor = FLOOR
     print("operating points (target precision -> probability):", points)
     for t, tau in points:
@@ -293,6 +298,7 @@ def main() -> None:
     verifier = CalibratedVerifier(
         weights=tuple(float(v) for v in w),
         points=tuple(points),
+        cosine_floors=floors,
         floor=floor,
         idf=idf,
         source="all-MiniLM-L6-v2 on QQP (fit: 35k train pairs; points: dev 'choose' half)",

@@ -216,27 +216,30 @@ class CalibratedVerifier:
 
     @property
     def min_cosine(self) -> float:
-        """The lowest cosine this verifier may serve at its target: with a head, the
-        fitted floor for the target; without, the lowest cosine at which even the
-        most favourable lexical evidence can reach the threshold (never below ``floor``)."""
+        """The lowest cosine this verifier may serve at its target (never below ``floor``).
+
+        Without a head, the lowest cosine at which even the most favourable lexical
+        evidence can reach the threshold; with ``cosine_floors`` (fitted with the
+        operating points), at least the floor fitted for the target. Candidate
+        search looks no lower, and ``decide`` serves nothing below it.
+        """
         cached = self.__dict__.get("_min_cos")
         if cached is not None and cached[0] == self.target_precision:
             return float(cached[1])
-        if self.head is not None:
-            floors = self.cosine_floors or ((0.5, self.floor),)
-            targets = [t for t, _ in floors]
-            lowest = [c for _, c in floors]
-            value = max(self.floor, float(np.interp(self.target_precision, targets, lowest)))
-            object.__setattr__(self, "_min_cos", (self.target_precision, value))
-            return value
-        tau = min(max(self.threshold, 1e-9), 1 - 1e-9)
-        need = math.log(tau / (1 - tau))
-        found = 1.0
-        for c in np.arange(max(0.0, self.floor), 1.0005, 0.0025):
-            if _logit_upper_bound(self._w, float(c)) >= need:  # type: ignore[attr-defined]
-                found = float(c)
-                break
-        value = max(self.floor, found - 0.0025)
+        value = self.floor
+        if self.head is None:
+            tau = min(max(self.threshold, 1e-9), 1 - 1e-9)
+            need = math.log(tau / (1 - tau))
+            found = 1.0
+            for c in np.arange(max(0.0, self.floor), 1.0005, 0.0025):
+                if _logit_upper_bound(self._w, float(c)) >= need:  # type: ignore[attr-defined]
+                    found = float(c)
+                    break
+            value = max(value, found - 0.0025)
+        if self.cosine_floors:
+            targets = [t for t, _ in self.cosine_floors]
+            lowest = [c for _, c in self.cosine_floors]
+            value = max(value, float(np.interp(self.target_precision, targets, lowest)))
         object.__setattr__(self, "_min_cos", (self.target_precision, value))
         return value
 
@@ -336,7 +339,7 @@ class CalibratedVerifier:
         if self.head is not None:
             qp, scored = self._score_with_head(query, candidates, query_vector)
         else:
-            floor = self.floor
+            floor = self.min_cosine
             model, idf = self.__dict__.get("_fast") or self._fast_state()
             scored = []
             for i, cand in enumerate(candidates):
@@ -410,10 +413,11 @@ class CalibratedVerifier:
             "source": self.source,
             "idf": dict(self.idf) if self.idf else None,
         }
+        if self.cosine_floors:
+            out["cosine_floors"] = [list(p) for p in self.cosine_floors]
         if self.head is not None:
             out["head"] = base64.b64encode(self.head.to_bytes()).decode("ascii")
             out["head_scale"] = self.head_scale
-            out["cosine_floors"] = [list(p) for p in self.cosine_floors]
         return out
 
     @classmethod
