@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import semcache
 from semcache import (
@@ -167,8 +169,8 @@ def test_lookup_embeddings_are_validated_on_the_fast_path(embedder: HashingEmbed
     unit = np.zeros(128, np.float32)
     unit[3] = 1.0
     c.put("p", "r", embedding=unit)
-    for given in (unit, unit[None, :], 2 * unit, (2 * unit).astype(np.float64), [float(x) for x in unit]):
-        hit = c.get("other words entirely", embedding=given)
+    for vector in (unit, unit[None, :], 2 * unit, (2 * unit).astype(np.float64), [float(x) for x in unit]):
+        hit = c.get("other words entirely", embedding=vector)
         assert hit is not None and hit.score == pytest.approx(1.0)
     nan = unit.copy()
     nan[5] = np.nan
@@ -345,3 +347,22 @@ def test_empty_namespaces_release_their_index(cache: SemanticCache) -> None:
     for i in range(20):
         assert cache.delete(f"follow-up question {i}", namespace=f"conversation-{i}")
     assert cache._indexes == {}
+
+
+def _normalize_reference(text: str) -> str:
+    """The exact-key normalisation written out: NFKC, casefold, runs of white space
+    to one space, ends stripped, trailing ``?.!`` and spaces stripped."""
+    import re
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"\s+", " ", folded).strip().rstrip("?.! \t\r\n\f\v")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aZé ?!.\t\n\u00a0\u2003\u1680\x1cİßﬁ\u0301x1")) | st.characters(),
+               max_size=40))
+def test_normalize_matches_its_reference(text: str) -> None:
+    from semcache.normalize import normalize
+
+    assert normalize(text) == _normalize_reference(text)
