@@ -324,6 +324,14 @@ class CalibratedVerifier:
             logit += self.head_scale * float(self.head.logits(qv, v, x[None, :])[0])
         return float(_sigmoid(logit))
 
+    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable]:
+        """(target, threshold, min_cosine, packed model, IDF table): what ``decide``
+        reads on every call, made once per target."""
+        model, idf = self.__dict__.get("_fast") or self._fast_state()
+        hot = (self.target_precision, self.threshold, self.min_cosine, model, idf)
+        object.__setattr__(self, "_hot", hot)
+        return hot
+
     def _fast_state(self) -> tuple[np.ndarray, IdfTable]:
         """The packed model and the IDF table of the fast path, made once."""
         w = self._w  # type: ignore[attr-defined]
@@ -334,13 +342,14 @@ class CalibratedVerifier:
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
-        tau = self.threshold
+        hot = self.__dict__.get("_hot")
+        if hot is None or hot[0] != self.target_precision:
+            hot = self._hot_state()
+        _, tau, floor, model, idf = hot
         qp: TextProfile | None = None
         if self.head is not None:
             qp, scored = self._score_with_head(query, candidates, query_vector)
         else:
-            floor = self.min_cosine
-            model, idf = self.__dict__.get("_fast") or self._fast_state()
             scored = []
             for i, cand in enumerate(candidates):
                 if cand.cosine < floor:
