@@ -215,3 +215,47 @@ def test_shipped_head_lowers_changed_meanings_with_real_embeddings(minilm, query
     p_same = v.probability(q, profile(same), float(u @ s), u, s)
     p_changed = v.probability(q, profile(changed), float(u @ c), u, c)
     assert p_changed < p_same and p_changed < v.threshold
+
+
+def test_cache_refuses_a_head_fitted_for_another_embedder() -> None:
+    head_v = load_default_verifier(0.95, embedder=NamedEmbedder("all-MiniLM-L6-v2", 384), head=True)
+    for other in (HashingEmbedder(dim=384), HashingEmbedder(dim=256), NamedEmbedder("another-model", 384)):
+        with pytest.raises(InvalidConfigError, match="384-dim vectors of all-MiniLM-L6-v2"):
+            SemanticCache(other, verifier=head_v)
+
+
+def test_cache_follows_a_swapped_verifier() -> None:
+    emb = NamedEmbedder("all-MiniLM-L6-v2", 384)
+    cache = SemanticCache(emb)
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=384).astype(np.float32)
+    base /= np.linalg.norm(base)
+    cache.put("How do I reset my password?", "use the link", embedding=base)
+    assert cache.get("How can I reset my password?", embedding=base) is not None
+    cache.verifier = load_default_verifier(0.95, embedder=emb, head=True)  # now it reads embeddings
+    assert cache.get("How can I reset my password?", embedding=base) is not None
+    cache.verifier = load_default_verifier(0.95)  # and back
+    assert cache.get("How can I reset my password?", embedding=base) is not None
+
+
+def test_head_checks_its_shapes() -> None:
+    rng = np.random.default_rng(7)
+    head = random_head(rng)
+    u, v = unit(rng, 1)[0], unit(rng, 3)
+    with pytest.raises(InvalidArgumentError, match="k feature rows"):
+        head.logits(u, v, rng.uniform(size=(2, len(FEATURE_NAMES))))
+    with pytest.raises(InvalidArgumentError, match="k feature rows"):
+        head.logits(u, v, rng.uniform(size=(3, 4)))
+    with pytest.raises(InvalidArgumentError, match="1 or k query rows"):
+        head.logits(unit(rng, 2), v, rng.uniform(size=(3, len(FEATURE_NAMES))))
+
+
+def test_long_prompt_rows_score_zero_under_a_head() -> None:
+    rng = np.random.default_rng(8)
+    v = head_verifier(random_head(rng))
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    q, c = template + "Write a haiku about autumn leaves.", template + "Explain how a B-tree handles deletes."
+    u, w = unit(rng, 2)
+    qp, scored = v._score_with_head(q, [Candidate(c, 0.99, None, w)], u)
+    assert qp is not None and scored[0][1] < 1e-15
+    assert v.decide(q, [Candidate(c, 0.99, None, w)], query_vector=u) is None

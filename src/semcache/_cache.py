@@ -28,7 +28,7 @@ from .normalize import check_prompt, exact_key, normalize
 from .tiers.lru import EvictReason, LRUTier
 from .tiers.pool import EmbeddingPool, resolve_device
 from .tiers.pool_gpu import CupyEmbeddingPool
-from .verify import Candidate, CosineVerifier, Verifier, load_default_verifier
+from .verify import Candidate, CosineVerifier, Verifier, check_head_embedder, load_default_verifier
 
 if TYPE_CHECKING:  # the Redis tier and replication load only when redis= is given
     from .replication import Background, Replicator, SyncReport
@@ -188,6 +188,7 @@ class SemanticCache:
         self._device = resolve_device(device)
         self._embedder: Embedder = resolve_embedder(embedder)
         self.verifier: Verifier = self._choose_verifier(verifier)
+        check_head_embedder(self.verifier, self._embedder)
         lru_kwargs: dict[str, Any] = {"getsizeof": lambda e: e.size, "on_evict": self._on_evict}
         if timer is not None:
             lru_kwargs["timer"] = timer
@@ -203,7 +204,7 @@ class SemanticCache:
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
-        self._vectors = bool(getattr(self.verifier, "reads_embeddings", False))
+        self._vectors = False  # whether the verifier reads embeddings (with ``_floor``)
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
@@ -499,8 +500,10 @@ class SemanticCache:
 
     def _min_cosine(self, verifier: Verifier) -> float:
         """The verifier's lowest servable cosine, read once per verifier object
-        (``min_cosine`` is a property that costs about a microsecond)."""
+        (``min_cosine`` is a property that costs about a microsecond), and whether it
+        reads embeddings."""
         self._floor = float(verifier.min_cosine)
+        self._vectors = bool(getattr(verifier, "reads_embeddings", False))
         self._floor_of = verifier
         return self._floor
 

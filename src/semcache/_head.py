@@ -34,7 +34,7 @@ class PairHead:
     verifier's feature vector; their normalisation is folded into ``w1``.
     """
 
-    __slots__ = ("_kernel", "_proj", "_tail", "b1", "b2", "dim", "embedder", "inputs", "proj", "w1", "w2")
+    __slots__ = ("_kernel", "_need", "_proj", "_tail", "b1", "b2", "dim", "embedder", "inputs", "proj", "w1", "w2")
 
     def __init__(
         self,
@@ -66,6 +66,9 @@ class PairHead:
         self._proj = self.proj if self.proj is not None else np.zeros((0, self.dim), np.float32)
         self._tail = np.concatenate([self.b1.astype(np.float64), self.w2, [self.b2]])
         self._kernel: Any = None
+        self._need = int(self.inputs.max()) + 1 if len(self.inputs) else 0  # feature columns read
+        if len(self.inputs) and int(self.inputs.min()) < 0:
+            raise InvalidArgumentError(f"inputs must be feature indices >= 0, got {self.inputs.tolist()}")
 
     def __repr__(self) -> str:
         width = self.dim if self.proj is None else self.proj.shape[0]
@@ -81,6 +84,12 @@ class PairHead:
             self._kernel = head_logits
         u = np.ascontiguousarray(query, np.float32).reshape(-1, self.dim)
         v = np.ascontiguousarray(cached, np.float32).reshape(-1, self.dim)
+        x = np.asarray(x)
+        if u.shape[0] not in (1, v.shape[0]) or x.ndim != 2 or x.shape[0] != v.shape[0] or x.shape[1] < self._need:
+            raise InvalidArgumentError(
+                f"the head takes 1 or k query rows, k cached rows and k feature rows of >= {self._need} columns, "
+                f"got {u.shape[0]}, {v.shape[0]} and {x.shape}"
+            )
         out = np.empty(v.shape[0], np.float64)
         self._kernel(u, v, np.ascontiguousarray(x, np.float64), self.inputs, self._proj, self.w1, self._tail, out)
         return out

@@ -262,7 +262,8 @@ class CalibratedVerifier:
     def __repr__(self) -> str:
         return (
             f"CalibratedVerifier(target_precision={self.target_precision}, threshold={self.threshold:.3f}, "
-            f"min_cosine={self.floor:.3f}{', ' + self.source if self.source else ''})"
+            f"min_cosine={self.min_cosine:.3f}{', head' if self.head is not None else ''}"
+            f"{', ' + self.source if self.source else ''})"
         )
 
     def probability(
@@ -361,11 +362,10 @@ class CalibratedVerifier:
             if len(scored) == 1 and abs(scored[0][1] - tau) > _CLOSE:
                 i, p, _ = scored[0]  # the common case: one candidate, clearly decided
                 return (i, p) if p >= tau else None
-        if qp is not None and _close_call([p for _, p, _ in scored], tau):
-            # The fast path agrees with the reference to rounding (~1e-15; a head
-            # reads the same inputs on both): only a probability this close to the
-            # threshold or to a rival could be decided otherwise, so such calls are
-            # made by the reference.
+        if qp is not None and _close_call([p for _, p, _ in scored], tau, _CLOSE if self.head is None else _CLOSE_HEAD):
+            # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
+            # a head): only a probability this close to the threshold or to a rival
+            # could be decided otherwise, so such calls are made by the reference.
             scored = [
                 (
                     i,
@@ -395,7 +395,7 @@ class CalibratedVerifier:
         qv, vectors = self._vectors(query_vector, [candidates[i].vector for i in chosen])
         model, idf = self.__dict__.get("_fast") or self._fast_state()
         qp = profile(query)
-        x = np.empty((len(chosen), len(FEATURE_NAMES)))
+        x = np.zeros((len(chosen), len(FEATURE_NAMES)))  # a row the guard rejects stays 0
         z = np.empty(len(chosen))
         cps: list[TextProfile] = []
         for r, i in enumerate(chosen):
@@ -457,18 +457,21 @@ class CalibratedVerifier:
 # (the test: ``_features.order_swap_reference``, run by a kernel on the fast path)
 SWAP_PRIOR = -3.0
 _CLOSE = 1e-9  # far above the fast path's rounding differences, far below any real margin
+# with a head: its first layer is one BLAS call over all candidates, whose float32
+# rounding depends on how many there are (up to ~1e-6 in probability measured)
+_CLOSE_HEAD = 1e-5
 
 
-def _close_call(probs: list[float], tau: float) -> bool:
-    """Whether rounding could matter: a probability within _CLOSE of ``tau``, or two
-    passing ones within _CLOSE of each other."""
-    passing = [p for p in probs if p >= tau - _CLOSE]
+def _close_call(probs: list[float], tau: float, close: float = _CLOSE) -> bool:
+    """Whether rounding could matter: a probability within ``close`` of ``tau``, or two
+    passing ones within ``close`` of each other."""
+    passing = [p for p in probs if p >= tau - close]
     if not passing:
         return False
-    if min(passing) <= tau + _CLOSE:
+    if min(passing) <= tau + close:
         return True
     passing.sort()
-    return any(b - a <= _CLOSE for a, b in pairwise(passing))
+    return any(b - a <= close for a, b in pairwise(passing))
 
 
 _DEFAULT: dict[str, CalibratedVerifier] = {}
@@ -504,15 +507,23 @@ def load_default_verifier(
     if not head:
         return _shipped(_MODEL_FILE).with_target(target_precision)
     with_head = _shipped(_HEAD_MODEL_FILE)
-    assert with_head.head is not None
+    check_head_embedder(with_head, embedder)
+    return with_head.with_target(target_precision)
+
+
+def check_head_embedder(verifier: object, embedder: object) -> None:
+    """Raise InvalidConfigError when ``verifier`` has an embedding head fitted for
+    another embedding model than ``embedder`` (by ``model_name`` and ``dim``)."""
+    head = getattr(verifier, "head", None)
+    if not isinstance(head, PairHead):
+        return
     name, dim = embedder_name(embedder), getattr(embedder, "dim", None)
-    if name != with_head.head.embedder or dim != with_head.head.dim:
+    if name != head.embedder or dim != head.dim:
         raise InvalidConfigError(
-            f"the verifier's embedding head reads {with_head.head.dim}-dim vectors of {with_head.head.embedder}; "
+            f"the verifier's embedding head reads {head.dim}-dim vectors of {head.embedder}; "
             f"pass that embedder (e.g. SentenceTransformerEmbedder()), got {describe(embedder)} "
             f"(model_name={name!r}, dim={dim!r})"
         )
-    return with_head.with_target(target_precision)
 
 
 # -- fitting ---------------------------------------------------------------------
