@@ -16,7 +16,8 @@ verifier_minilm.json (any embedder: cosine + lexical features). Splits (see benc
 - the 'report' half of dev is never read here: hit_rate.py reports on it.
 
 verifier_minilm_head.json (all-MiniLM-L6-v2 only): the same lexical features
-plus a head over the two embeddings (semcache._head.PairHead), fitted with
+plus a head over the two embeddings (semcache._head.PairHead, its weights in
+verifier_minilm_head.npz), fitted with
 torch on every train pair (the warm stream over all of train.tsv, the 4
 nearest cached with cosine >= 0.80); the meaning-flip flags stay linear and
 kept <= 0 (not at the -3 prior: see fit_head). Operating points and per-target cosine floors on the
@@ -53,6 +54,7 @@ from semcache.verify import (
 
 OUT = ROOT / "src" / "semcache" / "data" / "verifier_minilm.json"
 HEAD_OUT = ROOT / "src" / "semcache" / "data" / "verifier_minilm_head.json"
+HEAD_WEIGHTS = HEAD_OUT.with_suffix(".npz")
 HEAD_FLOOR = 0.80  # the head sees candidates from here up
 # For targets >= 0.9 the head serves nothing below cosine 0.90: on the 'choose'
 # half its accepted pairs below 0.90 were 65 % right (26 of 505 accepted), and
@@ -85,29 +87,15 @@ def idf_table(texts: list[str], min_df: int = 5) -> dict[str, float]:
     return table
 
 
-def warm_stream(pairs, store, groups, idf, weights):  # type: ignore[no-untyped-def]
-    """Per query: best probability among the K nearest cached, its cosine, and whether it is right."""
-    cached = list(dict.fromkeys(p.q1 for p in pairs))
-    queries = [p.q2 for p in pairs]
-    cv = store(cached)
-    qv = store(queries)
-    cprof = dict(zip(cached, profiles(cached), strict=True))
-    qprof = profiles(queries)
-    sims = qv @ cv.T
-    top = np.argsort(-sims, axis=1)[:, :K]
-    best_p = np.zeros(len(queries))
-    best_cos = np.zeros(len(queries))
-    right = np.zeros(len(queries), dtype=bool)
-    for i, q in enumerate(queries):
-        for j in top[i]:
-            c = cached[j]
-            cos = float(sims[i, j])
-            if cos < FLOOR:
-                continue
-            x = features(qprof[i], cprof[c], cos, idf)
-            p = float(_sigmoid(x @ weights))
-            if p > best_p[i]:
-                best_p[i], best_cos[i], right[i] = p, cos, groups.same(q, c)
+def best_per_query(rows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Per query: the best probability among its candidates, that candidate's cosine,
+    and whether it is right (0, 0, False for a query with no candidate)."""
+    best_p = np.zeros(rows["nq"])
+    best_cos = np.zeros(rows["nq"])
+    right = np.zeros(rows["nq"], dtype=bool)
+    for q, pi, ci, yi in zip(rows["q"], p, rows["cos"], rows["y"], strict=True):
+        if pi > best_p[q]:
+            best_p[q], best_cos[q], right[q] = pi, ci, yi
     return best_p, best_cos, right
 
 
@@ -218,11 +206,7 @@ def main_head(d: Path, store, groups, idf) -> None:  # type: ignore[no-untyped-d
         verifier.probability(ch["qprof"][q], ch["cprof"][c], cos, u, v)
         for q, c, cos, u, v in zip(ch["q"], ch["c"], ch["cos"], ch["u"], ch["v"], strict=True)
     ])
-    best_p = np.zeros(ch["nq"])
-    right = np.zeros(ch["nq"], dtype=bool)
-    for q, pi, yi in zip(ch["q"], p, ch["y"], strict=True):
-        if pi > best_p[q]:
-            best_p[q], right[q] = pi, yi
+    best_p, _, right = best_per_query(ch, p)
     points = operating_points(best_p, right, TARGET_GRID)
     floors = cosine_floors(p, ch["cos"], points, lowest={t: HEAD_SEARCH_FLOOR for t, _ in points if t >= 0.9})
     for (t, tau), (_, fl) in zip(points, floors, strict=True):
@@ -231,8 +215,20 @@ def main_head(d: Path, store, groups, idf) -> None:  # type: ignore[no-untyped-d
         print(f"  choose split: target {t:.3f} tau {tau:.3f} floor {fl:.3f} hit rate {acc.mean():.3f} "
               f"correct {right[acc].sum() / len(acc):.3f} precision {prec:.3f}")
     verifier = replace(verifier, points=tuple(points), cosine_floors=floors)
-    HEAD_OUT.write_text(json.dumps(verifier.to_dict(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
-    print(f"wrote {HEAD_OUT} ({HEAD_OUT.stat().st_size // 1024} KiB)")
+    write_head_model(verifier)
+
+
+def write_head_model(verifier: CalibratedVerifier) -> None:
+    """The model as JSON with its head beside it in an .npz file (binary weights
+    base64-encoded in the JSON would make one file of over 1 MB)."""
+    assert verifier.head is not None
+    HEAD_WEIGHTS.write_bytes(verifier.head.to_bytes())
+    data = verifier.to_dict()
+    del data["head"]
+    data["head_file"] = HEAD_WEIGHTS.name
+    HEAD_OUT.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    for path in (HEAD_OUT, HEAD_WEIGHTS):
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
 def main() -> None:
@@ -255,26 +251,10 @@ def main() -> None:
         main_head(d, store, groups, idf)
     if args.only == "head":
         return
-    cached = list(dict.fromkeys(p.q1 for p in train))
-    queries = [p.q2 for p in train]
-    cprof = dict(zip(cached, profiles(cached), strict=True))
-    qprof = profiles(queries)
-    cv = store(cached)
-    qv = store(queries)
-    rows, labels = [], []
-    for lo in range(0, len(queries), 2000):
-        sims = qv[lo : lo + 2000] @ cv.T
-        top = np.argsort(-sims, axis=1)[:, :K]
-        for i in range(sims.shape[0]):
-            q = queries[lo + i]
-            for j in top[i]:
-                cos = float(sims[i, j])
-                if cos >= FLOOR:
-                    rows.append(features(qprof[lo + i], cprof[cached[j]], cos, idf))
-                    labels.append(float(groups.same(q, cached[j])))
-    x = np.array(rows)
-    y = np.array(labels)
-    print(f"fit on {len(y)} candidates from {len(queries)} train queries ({y.mean():.3f} right)")
+    rows = candidate_rows(train, store, groups, idf, FLOOR)
+    x = rows["x"]
+    y = rows["y"].astype(np.float64)
+    print(f"fit on {len(y)} candidates from {rows['nq']} train queries ({y.mean():.3f} right)")
     nonpos = [FEATURE_NAMES.index(f) for f in MISMATCH_FEATURES]
     priors = {FEATURE_NAMES.index(f): v for f, v in FLAG_PRIORS.items()}
     fixed = {FEATURE_NAMES.index(f): 0.0 for f in DROPPED}
@@ -283,7 +263,8 @@ def main() -> None:
     for name, v in zip(FEATURE_NAMES, w, strict=True):
         print(f"  {name:<24} {v:+.3f}")
 
-    best_p, best_cos, right = warm_stream(choose, store, groups, idf, w)
+    choose_rows = candidate_rows(choose, store, groups, idf, FLOOR)
+    best_p, best_cos, right = best_per_query(choose_rows, _sigmoid(choose_rows["x"] @ w))
     points = operating_points(best_p, right, TARGET_GRID)
     # the lowest cosine each target served on 'choose' (less 0.02): the bound from
     # the weights alone (min_cosine without floors) is far lower than anything the

@@ -189,8 +189,6 @@ def test_calibrate_keeps_the_head_and_learns_its_scale() -> None:
         a, b = texts[i], texts[i + 1]
         x = features(profile(a), profile(b), float(vecs[i] @ vecs[i + 1]))
         pairs.append((a, b, int(head.logits(vecs[i], vecs[i + 1 : i + 2], x[None, :])[0] > 0)))
-    if min(sum(p[2] for p in pairs), len(pairs) - sum(p[2] for p in pairs)) < 10:
-        pytest.skip("the random head labelled almost everything alike")
     v = calibrate(pairs, embedder=emb, base=base, refit=True)
     assert v.head is head and v.head_scale > 0.5 and v.cosine_floors
     kept = calibrate(pairs, embedder=emb, base=base, refit=False)

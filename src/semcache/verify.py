@@ -430,12 +430,18 @@ class CalibratedVerifier:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], target_precision: float = 0.95) -> CalibratedVerifier:
+    def from_dict(
+        cls, data: Mapping[str, Any], target_precision: float = 0.95, head: PairHead | None = None
+    ) -> CalibratedVerifier:
+        """The verifier ``to_dict`` wrote; ``head`` when the head is kept elsewhere
+        (the shipped model keeps it in an .npz file beside its JSON)."""
         if list(data.get("features", [])) != list(FEATURE_NAMES):
             raise InvalidArgumentError(
                 f"verifier features must be {list(FEATURE_NAMES)}, got {data.get('features')!r}"
             )
-        head = data.get("head")
+        encoded = data.get("head")
+        if head is None and encoded:
+            head = PairHead.from_bytes(base64.b64decode(encoded))
         return cls(
             weights=tuple(float(w) for w in data["weights"]),
             points=tuple((float(p), float(t)) for p, t in data["points"]),
@@ -444,7 +450,7 @@ class CalibratedVerifier:
             idf=data.get("idf") or None,
             long_words=int(data.get("long_words", 160)),
             source=str(data.get("source", "")),
-            head=None if not head else PairHead.from_bytes(base64.b64decode(head)),
+            head=head,
             head_scale=float(data.get("head_scale", 1.0)),
             cosine_floors=tuple((float(p), float(c)) for p, c in data.get("cosine_floors", ())),
         )
@@ -480,8 +486,11 @@ _DEFAULT: dict[str, CalibratedVerifier] = {}
 def _shipped(name: str) -> CalibratedVerifier:
     found = _DEFAULT.get(name)
     if found is None:
-        ref = resources.files("semcache") / "data" / name
-        found = CalibratedVerifier.from_dict(json.loads(ref.read_text(encoding="utf-8")))
+        folder = resources.files("semcache") / "data"
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        head_file = data.get("head_file")
+        head = PairHead.from_bytes((folder / head_file).read_bytes()) if head_file else None
+        found = CalibratedVerifier.from_dict(data, head=head)
         _DEFAULT[name] = found
     return found
 
@@ -501,7 +510,7 @@ def load_default_verifier(
     ``head=True``, the one whose head also reads the embeddings; it was fitted
     for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
     ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
-    better (benchmarks/RESULTS.md) and costs ~15-25 us per semantic lookup.
+    better (benchmarks/RESULTS.md) and costs ~20 us per semantic lookup.
     """
     _check_unit(target_precision, "target_precision", open_interval=True)
     if not head:

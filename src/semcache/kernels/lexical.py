@@ -436,27 +436,10 @@ def _build(
     out[UNITS] = units
     out[DIRECTION] = direction
     pos = HEADER
-    out[OFFSETS] = pos
-    out[pos : pos + sw.shape[0]] = sw
-    pos += sw.shape[0]
-    out[OFFSETS + 1] = pos
-    out[pos : pos + sc.shape[0]] = sc
-    pos += sc.shape[0]
-    out[OFFSETS + 2] = pos
-    out[pos : pos + ss.shape[0]] = ss
-    pos += ss.shape[0]
-    out[OFFSETS + 3] = pos
-    out[pos : pos + sn.shape[0]] = sn
-    pos += sn.shape[0]
-    out[OFFSETS + 4] = pos
-    out[pos : pos + sy.shape[0]] = sy
-    pos += sy.shape[0]
-    out[OFFSETS + 5] = pos
-    out[pos : pos + se.shape[0]] = se
-    pos += se.shape[0]
-    out[OFFSETS + 6] = pos
-    out[pos : pos + ntok] = words
-    pos += ntok
+    for i, part in enumerate((sw, sc, ss, sn, sy, se, words[:ntok])):
+        out[OFFSETS + i] = pos
+        out[pos : pos + part.shape[0]] = part
+        pos += part.shape[0]
     out[OFFSETS + 7] = pos
     return out
 
