@@ -209,6 +209,41 @@ def test_probability_equals_the_reference(
     assert abs(v.probability(a, b, cosine) - v._reference_probability(a, b, cosine)) <= 1e-9
 
 
+@SETTINGS
+@given(
+    pairs(30),
+    cosines,
+    idfs(),
+    st.lists(st.floats(-5.0, 5.0), min_size=len(F.FEATURE_NAMES), max_size=len(F.FEATURE_NAMES)),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([None, 160, 6]),
+)
+def test_query_logistic_equals_logistic_of_the_profile(
+    pair: tuple[str, str],
+    cosine: float,
+    idf: dict[str, float] | None,
+    weights: list[float],
+    weigh_simhash: bool,
+    weigh_chars: bool,
+    long_words: int | None,
+) -> None:
+    # the fused kernel skips the query's SimHash and 3-grams when their weights are 0
+    w = np.array(weights)
+    w[F.FEATURE_NAMES.index("simhash_distance")] *= weigh_simhash
+    w[F.FEATURE_NAMES.index("char_jaccard")] *= weigh_chars
+    model = F.scoring_model(w, -1.0, long_words)
+    table = F.idf_table(idf)
+    q, c = pair
+    cp = F.profile(c)
+    got = F.query_logistic(q, cp, float(cosine), model, table)
+    want = F.logistic(F.profile(q), cp, float(cosine), model, table)
+    if got == -1.0:  # the general path: Unicode rules or the long-prompt guard
+        assert not q.isascii() or (long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words)
+    else:
+        assert got == want
+
+
 def reference_decide(
     v: CalibratedVerifier, query: str, cands: list[Candidate]
 ) -> tuple[int, float] | None:

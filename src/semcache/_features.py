@@ -54,6 +54,7 @@ __all__ = [
     "profile",
     "profile_reference",
     "profiles",
+    "query_logistic",
     "scoring_model",
 ]
 
@@ -446,6 +447,8 @@ def _load() -> ModuleType:
     if _K is None:
         from .kernels import lexical
 
+        assert FEATURE_NAMES[lexical.X_SIMHASH] == "simhash_distance"
+        assert FEATURE_NAMES[lexical.X_CHARS] == "char_jaccard"
         _TABLES = _make_tables(lexical)
         _SYMBOL_BITS, _DIGIT_BITS = _code_point_bits()
         _K = lexical
@@ -703,6 +706,19 @@ def logistic(
     if order_swap(q, c):
         z += float(model[len(FEATURE_NAMES)])
     return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+
+def query_logistic(query: str, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable) -> float:
+    """``logistic(profile(query), c, cosine, model, idf)`` in one kernel call, for the
+    common lookup (one candidate, plain text): the query's profile is not kept.
+    -1.0 when the text needs the Unicode path or the long-prompt guard applies (the
+    caller then takes the general path)."""
+    k = _K or _load()
+    if type(cosine) is not float or not (query.isascii() or unicodedata.is_normalized("NFKC", query)):
+        return -1.0
+    buf = query.encode("utf-8", "surrogatepass")
+    p: float = k.logistic_bytes(buf, c.data, cosine, _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
+    return p if p >= 0.0 else -1.0
 
 
 def linear_logit(

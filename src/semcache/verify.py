@@ -49,6 +49,7 @@ from ._features import (
     long_mismatch_reference,
     order_swap_reference,
     profile,
+    query_logistic,
     scoring_model,
 )
 from ._head import PairHead
@@ -351,17 +352,21 @@ class CalibratedVerifier:
         if self.head is not None:
             qp, scored = self._score_with_head(query, candidates, query_vector)
         else:
+            passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
+            if len(passing) == 1:  # the common case: one candidate, scored in one kernel call
+                i = passing[0]
+                cand = candidates[i]
+                cp = cand.profile or profile(cand.prompt)
+                p = query_logistic(query, cp, cand.cosine, model, idf)
+                if p >= 0.0 and abs(p - tau) > _CLOSE:  # clearly decided
+                    return (i, p) if p >= tau else None
             scored = []
-            for i, cand in enumerate(candidates):
-                if cand.cosine < floor:
-                    continue
+            for i in passing:
+                cand = candidates[i]
                 if qp is None:
                     qp = profile(query)
                 cp = cand.profile or profile(cand.prompt)
                 scored.append((i, logistic(qp, cp, cand.cosine, model, idf), cp))
-            if len(scored) == 1 and abs(scored[0][1] - tau) > _CLOSE:
-                i, p, _ = scored[0]  # the common case: one candidate, clearly decided
-                return (i, p) if p >= tau else None
         if qp is not None and _close_call([p for _, p, _ in scored], tau, _CLOSE if self.head is None else _CLOSE_HEAD):
             # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
             # a head): only a probability this close to the threshold or to a rival

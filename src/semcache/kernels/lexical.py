@@ -37,6 +37,7 @@ __all__ = [
     "joined_ascii",
     "linear_logit",
     "logistic",
+    "logistic_bytes",
     "long_mismatch",
     "order_swap",
     "pair_features",
@@ -57,6 +58,8 @@ OFFSETS = 7  # offsets of the sections, then of their end
 WORDS, CONTENT, SHINGLES, NUMBERS, YEARS, ENTITIES, TOKENS = range(7)
 HEADER = OFFSETS + 8
 FEATURES = 18
+X_SIMHASH = 4  # positions in the feature vector of the SimHash distance
+X_CHARS = 6  # and of the character 3-gram Jaccard
 
 # flags of a word in the tables (an id field holds id + 1, 0 for none)
 F_STOP = 1
@@ -317,8 +320,10 @@ def _build(
     has_pct: bool,
     simhash: np.uint64,
     tables: np.ndarray,
+    with_shingles: bool = True,
 ) -> np.ndarray:
-    """The profile of the words buf[starts[t]:ends[t]] (see the module docstring)."""
+    """The profile of the words buf[starts[t]:ends[t]] (see the module docstring);
+    without ``with_shingles``, its 3-gram section is left empty."""
     # one scratch allocation: words (text order), sorted words, content, numbers, years
     work = np.empty(6 * ntok, np.uint64)
     words = work[:ntok]
@@ -395,12 +400,12 @@ def _build(
     if has_pct:
         units |= _U1 << tables[T_PCT]
     # the character 3-grams of " " + " ".join(words) + " "
-    plen = chars + max(ntok - 1, 0) + 2
+    plen = chars + max(ntok - 1, 0) + 2 if with_shingles else 2
     shingles = np.empty(plen - 2, np.uint64)
     x0 = _U0  # the last two characters of the padded text so far
     x1 = np.uint64(_SPACE)
     q = 1  # characters so far
-    for t in range(ntok + 1):
+    for t in range(ntok + 1 if with_shingles else 0):
         if t > 0:
             x2 = np.uint64(_SPACE)
             if q >= 2:
@@ -576,7 +581,12 @@ def plain_utf8(buf: bytes, symbols: np.ndarray) -> bool:
 
 @jit()
 def profile_bytes(
-    buf: bytes, has_simhash: bool, simhash: np.uint64, tables: np.ndarray, symbols: np.ndarray
+    buf: bytes,
+    has_simhash: bool,
+    simhash: np.uint64,
+    tables: np.ndarray,
+    symbols: np.ndarray,
+    with_shingles: bool = True,
 ) -> np.ndarray:
     """The profile of a text from its UTF-8 bytes, read as ASCII with every other byte a
     symbol; SimHash computed unless given. Empty when a character beyond ASCII is not a
@@ -595,7 +605,7 @@ def profile_bytes(
     if not has_simhash:
         simhash = _simhash_span(buf, 0, n, np.empty(64, np.int32))
     ents = _entities_ascii(buf)
-    out: np.ndarray = _build(buf, starts, ends, ntok, ents, has_pct, simhash, tables)
+    out: np.ndarray = _build(buf, starts, ends, ntok, ents, has_pct, simhash, tables, with_shingles)
     return out
 
 
@@ -794,9 +804,9 @@ def pair_features(
     out[1] = cosine
     out[2] = _positive(cosine - 0.9) * 10.0
     out[3] = _positive(cosine - 0.95) * 20.0
-    out[4] = popcount(a[SIMHASH] ^ b[SIMHASH]) / 64.0  # type: ignore[call-arg]
+    out[X_SIMHASH] = popcount(a[SIMHASH] ^ b[SIMHASH]) / 64.0  # type: ignore[call-arg]
     out[5] = wj
-    out[6] = _jaccard(a, b, SHINGLES)
+    out[X_CHARS] = _jaccard(a, b, SHINGLES)
     out[7] = lo / hi if hi else 1.0
     out[8] = idf_diff
     out[9] = np.log1p(float(n_diff))
@@ -895,6 +905,30 @@ def logistic(
         return -1.0
     z = min(max(z, -40.0), 40.0)
     p: float = 1.0 / (1.0 + np.exp(-z))
+    return p
+
+
+@jit()
+def logistic_bytes(
+    buf: bytes,
+    b: np.ndarray,
+    cosine: float,
+    tables: np.ndarray,
+    symbols: np.ndarray,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+) -> float:
+    """``logistic(profile_bytes(buf, ...), b, ...)`` in one call, for a query scored
+    against one cached profile: the query's SimHash and 3-grams are only made when the
+    model weighs them (a feature of weight 0 adds exactly 0 to the logit), and its
+    profile is not kept. -2.0 when the text needs the Unicode path (see
+    ``profile_bytes``), -1.0 as for ``logistic`` when the long-prompt guard must be
+    checked; the caller then takes the general path."""
+    a = profile_bytes(buf, model[X_SIMHASH] == 0.0, _U0, tables, symbols, model[X_CHARS] != 0.0)
+    if a.shape[0] == 0:
+        return -2.0
+    p: float = logistic(a, b, cosine, keys, vals, model)
     return p
 
 
