@@ -244,6 +244,28 @@ def test_query_logistic_equals_logistic_of_the_profile(
         assert got == want
 
 
+@SETTINGS
+@given(pairs(30), cosines, idfs(), verifiers())
+def test_a_profile_without_shingles_scores_the_same_where_they_have_no_weight(
+    pair: tuple[str, str], cosine: float, idf: dict[str, float] | None, v: CalibratedVerifier
+) -> None:
+    q, c = pair
+    full, lean = F.profile(c), F.profile(c, shingles=False)
+    assert full.has_shingles
+    if lean.has_shingles:  # no words, or digits beyond ASCII (built from the reference, 3-grams kept)
+        assert np.array_equal(lean.data, full.data)
+    else:
+        assert full.n_words > 0
+    k = F._load()
+    s = k.OFFSETS + k.SHINGLES
+    cut = lambda d: np.concatenate([d[k.HEADER : d[s]], d[d[s + 1] :]])  # noqa: E731
+    assert np.array_equal(cut(full.data), cut(lean.data))  # all but the 3-grams
+    assert not v.reads_shingles  # the shipped model gives char_jaccard weight 0
+    model, table = F.scoring_model(v._w, -1.0, v.long_words), F.idf_table(idf)
+    qp = F.profile(q)
+    assert F.logistic(qp, lean, float(cosine), model, table) == F.logistic(qp, full, float(cosine), model, table)
+
+
 def reference_decide(
     v: CalibratedVerifier, query: str, cands: list[Candidate]
 ) -> tuple[int, float] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -213,3 +215,42 @@ def test_swapped_direction_lowers_the_probability(a: str, b: str) -> None:
     v = load_default_verifier()
     assert v.probability(profile(a), profile(b), 0.99) < v.with_target(0.9).threshold
     assert v.probability(profile(a), profile(a + " "), 0.99) > 0.9
+
+
+def test_cache_keeps_3_grams_only_for_a_verifier_that_reads_them() -> None:
+    emb = HashingEmbedder(dim=64)
+    prompts = ["How do I reset my password?", "What is the capital of France in 2024?", "How many grams in a cup"]
+    queries = ["how can I reset my password", "What is the capital of France in 2025", "how many grams are in a cup"]
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(3, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    noise = rng.normal(size=(3, 64)).astype(np.float32)
+    noise -= (noise * vecs).sum(1, keepdims=True) * vecs
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    near = (0.985 * vecs + np.sqrt(1 - 0.985**2) * noise).astype(np.float32)  # cosine 0.985 to each
+
+    def filled(cache: SemanticCache) -> SemanticCache:
+        for p, v in zip(prompts, vecs, strict=True):
+            cache.put(p, p, embedding=v)
+        return cache
+
+    def answers(cache: SemanticCache) -> list[tuple[str, float] | None]:
+        hits = [cache.get(q, embedding=v) for q, v in zip(queries, near, strict=True)]
+        return [None if h is None else (h.entry_id, h.confidence) for h in hits]
+
+    def stored(cache: SemanticCache) -> list[bool]:
+        return [cache._lru.peek(k).profile.has_shingles for k in cache._lru]  # type: ignore[union-attr]
+
+    lean = filled(SemanticCache(emb))
+    assert stored(lean) == [False] * 3  # the shipped model gives char_jaccard weight 0
+    assert answers(lean)[0] is not None  # the plain rewording is served
+    # a verifier that weighs char_jaccard: the stored profiles are remade with their 3-grams
+    w = np.array(lean.verifier.weights)  # type: ignore[attr-defined]
+    w[FEATURE_NAMES.index("char_jaccard")] = 4.0
+    chars = replace(lean.verifier, weights=tuple(w))  # type: ignore[type-var]
+    assert chars.reads_shingles
+    lean.verifier = chars
+    full = filled(SemanticCache(emb, verifier=chars))
+    assert stored(full) == [True] * 3
+    assert answers(lean) == answers(full)
+    assert stored(lean) == [True] * 3  # each was a candidate once

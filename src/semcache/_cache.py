@@ -205,6 +205,8 @@ class SemanticCache:
         self._lock = threading.RLock()
         self._profiles = not isinstance(self.verifier, CosineVerifier)
         self._vectors = False  # whether the verifier reads embeddings (with ``_floor``)
+        self._shingles = True  # whether it reads the 3-grams of the profiles (with ``_floor``)
+        self._lean = False  # whether some entry's profile was made without its 3-grams
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
@@ -500,10 +502,12 @@ class SemanticCache:
 
     def _min_cosine(self, verifier: Verifier) -> float:
         """The verifier's lowest servable cosine, read once per verifier object
-        (``min_cosine`` is a property that costs about a microsecond), and whether it
-        reads embeddings."""
+        (``min_cosine`` is a property that costs about a microsecond), and what it
+        reads: embeddings, lexical profiles, their character 3-grams."""
         self._floor = float(verifier.min_cosine)
         self._vectors = bool(getattr(verifier, "reads_embeddings", False))
+        self._profiles = not isinstance(verifier, CosineVerifier)
+        self._shingles = bool(getattr(verifier, "reads_shingles", True))
         self._floor_of = verifier
         return self._floor
 
@@ -576,7 +580,9 @@ class SemanticCache:
                 break  # best first: nothing further down can be served
             entry = self._lru.get(key)  # an expired entry leaves the index here
             if isinstance(entry, _Entry):
-                if entry.profile is None and self._profiles:
+                if self._profiles and (
+                    entry.profile is None or (self._lean and self._shingles and not entry.profile.has_shingles)
+                ):  # none made yet, or made without the 3-grams this verifier reads
                     entry.profile = profile(entry.prompt)
                 entries.append(entry)
                 row = None if pool is None else pool.get(entry.slot)
@@ -611,8 +617,11 @@ class SemanticCache:
             self._pool = EmbeddingPool(vec.shape[1])
         slot = self._pool.add(vec[0])
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
-        if self._profiles:
-            entry.profile = profile(q.prompt)  # made here, off the lookup path
+        if self._floor_of is not self.verifier:
+            self._min_cosine(self.verifier)
+        if self._profiles:  # made here, off the lookup path; 3-grams only when read
+            entry.profile = profile(q.prompt, shingles=self._shingles)
+            self._lean = self._lean or not self._shingles
         self._index_for(q.namespace).add(q.key, slot, fp)
         if counted:
             self._counts["puts"] += 1

@@ -478,6 +478,14 @@ class TextProfile:
         return int(self.data[1])
 
     @property
+    def has_shingles(self) -> bool:
+        """Whether the character 3-grams are in (a text with words always has some;
+        ``profile(..., shingles=False)`` leaves them out)."""
+        k = _K or _load()
+        o = k.OFFSETS + k.SHINGLES
+        return bool(self.data[o + 1] > self.data[o] or self.data[k.N_WORDS] == 0)
+
+    @property
     def joined(self) -> np.ndarray:
         """The words joined by single spaces, as uint32 code points."""
         if self._joined is None:
@@ -576,13 +584,13 @@ def compact(ref: ReferenceProfile) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([head, *parts]).astype(np.uint64))
 
 
-def _profile(text: str, simhash: np.uint64 | None) -> TextProfile:
+def _profile(text: str, simhash: np.uint64 | None, shingles: bool = True) -> TextProfile:
     k = _K or _load()
     given = simhash is not None
     sim = _ZERO if simhash is None else simhash
     if text.isascii() or unicodedata.is_normalized("NFKC", text):
         buf = text.encode("utf-8", "surrogatepass")
-        data = k.profile_bytes(buf, given, sim, _TABLES, _SYMBOL_BITS)
+        data = k.profile_bytes(buf, given, sim, _TABLES, _SYMBOL_BITS, shingles)
         if data.shape[0]:
             return TextProfile(text, data)
     norm = unicodedata.normalize("NFKC", text).casefold()
@@ -599,23 +607,29 @@ def _profile(text: str, simhash: np.uint64 | None) -> TextProfile:
         sim,
         _TABLES,
         _DIGIT_BITS,
+        shingles,
     )
-    if not data.shape[0]:  # digits beyond ASCII: built from the reference
+    if not data.shape[0]:  # digits beyond ASCII: built from the reference (3-grams kept)
         data = compact(profile_reference(text, None if simhash is None else int(simhash)))
     return TextProfile(text, data, cps)
 
 
-def profile(text: str, simhash: int | None = None) -> TextProfile:
-    """The profile of one text (``simhash`` may be given when already computed)."""
-    return _profile(text, None if simhash is None else np.uint64(simhash))
+def profile(text: str, simhash: int | None = None, *, shingles: bool = True) -> TextProfile:
+    """The profile of one text (``simhash`` may be given when already computed).
+
+    ``shingles=False`` leaves out the character 3-grams, the largest section (8 bytes
+    a character): for a model that gives ``char_jaccard`` no weight, whose
+    probabilities are then the same.
+    """
+    return _profile(text, None if simhash is None else np.uint64(simhash), shingles)
 
 
-def profiles(texts: list[str]) -> list[TextProfile]:
+def profiles(texts: list[str], *, shingles: bool = True) -> list[TextProfile]:
     """Profiles of many texts, their SimHashes computed in one kernel call."""
     from .kernels.simhash import simhash_texts
 
     fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
-    return [_profile(t, f) for t, f in zip(texts, fps, strict=True)]
+    return [_profile(t, f, shingles) for t, f in zip(texts, fps, strict=True)]
 
 
 class IdfTable(NamedTuple):

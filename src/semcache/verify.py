@@ -216,6 +216,12 @@ class CalibratedVerifier:
         return self.head is not None
 
     @property
+    def reads_shingles(self) -> bool:
+        """Whether the candidates' profiles need their character 3-grams (the head
+        reads ``char_jaccard``; the linear model only with a non-zero weight)."""
+        return self.head is not None or bool(self._w[FEATURE_NAMES.index("char_jaccard")] != 0.0)  # type: ignore[attr-defined]
+
+    @property
     def min_cosine(self) -> float:
         """The lowest cosine this verifier may serve at its target (never below ``floor``).
 

@@ -620,6 +620,7 @@ def profile_codepoints(
     simhash: np.uint64,
     tables: np.ndarray,
     digits: np.ndarray,
+    with_shingles: bool = True,
 ) -> np.ndarray:
     """The profile from folded words joined by spaces (``cps``, uint32 code points,
     apostrophes removed), ``n_ent`` NUL-separated entities (``ecps``) and the
@@ -645,7 +646,7 @@ def profile_codepoints(
     if not has_simhash:
         simhash = _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
     ents = hash_strings(ecps, n_ent)
-    out: np.ndarray = _build(cps, starts, ends, ntok, ents, has_pct, simhash, tables)
+    out: np.ndarray = _build(cps, starts, ends, ntok, ents, has_pct, simhash, tables, with_shingles)
     return out
 
 
