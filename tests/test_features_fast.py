@@ -6,6 +6,7 @@ import re
 import string
 import subprocess
 import sys
+import unicodedata
 from dataclasses import replace
 
 import numpy as np
@@ -238,10 +239,16 @@ def test_query_logistic_equals_logistic_of_the_profile(
     cp = F.profile(c)
     got = F.query_logistic(q, cp, float(cosine), model, table)
     want = F.logistic(F.profile(q), cp, float(cosine), model, table)
-    if got == -1.0:  # the general path: Unicode rules or the long-prompt guard
-        assert not q.isascii() or (long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words)
+    if got == -1.0:  # only where the general path is needed: Unicode rules or the long-prompt guard
+        plain = (q.isascii() or unicodedata.is_normalized("NFKC", q)) and F._load().profile_bytes(
+            q.encode("utf-8", "surrogatepass"), False, F._ZERO, F._TABLES, F._SYMBOL_BITS
+        ).shape[0] > 0
+        guard = long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words
+        assert not plain or guard
     else:
         assert got == want
+        if not weigh_chars:  # against a stored profile without its 3-grams too
+            assert F.query_logistic(q, F.profile(c, shingles=False), float(cosine), model, table) == want
 
 
 @SETTINGS

@@ -254,3 +254,29 @@ def test_cache_keeps_3_grams_only_for_a_verifier_that_reads_them() -> None:
     assert stored(full) == [True] * 3
     assert answers(lean) == answers(full)
     assert stored(lean) == [True] * 3  # each was a candidate once
+
+
+def test_decide_remakes_a_candidate_profile_that_lacks_the_3_grams_it_reads() -> None:
+    v = load_default_verifier(0.8)
+    w = np.array(v.weights)
+    w[FEATURE_NAMES.index("char_jaccard")] = 4.0
+    chars = replace(v, weights=tuple(w))
+    q, c = "how can I reset my password", "How do I reset my password?"
+    for cands in ([(c, 0.985)], [(c, 0.985), ("How do I reset my router?", 0.975)]):  # fused and general paths
+        full = chars.decide(q, [Candidate(t, cos, profile(t)) for t, cos in cands])
+        lean = chars.decide(q, [Candidate(t, cos, profile(t, shingles=False)) for t, cos in cands])
+        assert full is not None and lean == full
+
+
+def test_profiles_made_after_a_swap_from_the_cosine_gate_follow_the_new_verifier() -> None:
+    emb = HashingEmbedder(dim=64)
+    v = np.zeros(64, np.float32)
+    v[0] = 1.0
+    cache = SemanticCache(emb, threshold=0.9)
+    cache.put("How do I reset my password?", "a", embedding=v)
+    key = next(iter(cache._lru))
+    assert cache._lru.peek(key).profile is None  # type: ignore[union-attr]  # a cosine gate keeps none
+    cache.verifier = load_default_verifier()
+    assert cache.get("how can I reset my password", embedding=v) is not None
+    made = cache._lru.peek(key).profile  # type: ignore[union-attr]
+    assert made is not None and not made.has_shingles

@@ -583,16 +583,17 @@ class SemanticCache:
                 if self._profiles and (
                     entry.profile is None or (self._lean and self._shingles and not entry.profile.has_shingles)
                 ):  # none made yet, or made without the 3-grams this verifier reads
-                    entry.profile = profile(entry.prompt)
+                    entry.profile = profile(entry.prompt, shingles=self._shingles)
+                    self._lean = self._lean or not self._shingles
                 entries.append(entry)
                 row = None if pool is None else pool.get(entry.slot)
                 cands.append(Candidate(entry.prompt, score, entry.profile, row))
         if not cands:
             decision = None
-        elif pool is not None:
-            decision = self.verifier.decide(q.prompt, cands, query_vector=vec)  # type: ignore[call-arg]
+        elif pool is not None:  # the verifier read above, even if another thread swaps it now
+            decision = verifier.decide(q.prompt, cands, query_vector=vec)  # type: ignore[call-arg]
         else:
-            decision = self.verifier.decide(q.prompt, cands)
+            decision = verifier.decide(q.prompt, cands)
         if decision is None:
             self._counts["misses"] += 1
             return None

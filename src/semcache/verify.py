@@ -332,11 +332,11 @@ class CalibratedVerifier:
             logit += self.head_scale * float(self.head.logits(qv, v, x[None, :])[0])
         return float(_sigmoid(logit))
 
-    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable]:
-        """(target, threshold, min_cosine, packed model, IDF table): what ``decide``
+    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable, bool]:
+        """(target, threshold, min_cosine, packed model, IDF table, reads 3-grams): what ``decide``
         reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        hot = (self.target_precision, self.threshold, self.min_cosine, model, idf)
+        hot = (self.target_precision, self.threshold, self.min_cosine, model, idf, self.reads_shingles)
         object.__setattr__(self, "_hot", hot)
         return hot
 
@@ -353,7 +353,7 @@ class CalibratedVerifier:
         hot = self.__dict__.get("_hot")
         if hot is None or hot[0] != self.target_precision:
             hot = self._hot_state()
-        _, tau, floor, model, idf = hot
+        _, tau, floor, model, idf, shingles = hot
         qp: TextProfile | None = None
         if self.head is not None:
             qp, scored = self._score_with_head(query, candidates, query_vector)
@@ -362,7 +362,7 @@ class CalibratedVerifier:
             if len(passing) == 1:  # the common case: one candidate, scored in one kernel call
                 i = passing[0]
                 cand = candidates[i]
-                cp = cand.profile or profile(cand.prompt)
+                cp = _profile_of(cand, shingles)
                 p = query_logistic(query, cp, cand.cosine, model, idf)
                 if p >= 0.0 and abs(p - tau) > _CLOSE:  # clearly decided
                     return (i, p) if p >= tau else None
@@ -371,7 +371,7 @@ class CalibratedVerifier:
                 cand = candidates[i]
                 if qp is None:
                     qp = profile(query)
-                cp = cand.profile or profile(cand.prompt)
+                cp = _profile_of(cand, shingles)
                 scored.append((i, logistic(qp, cp, cand.cosine, model, idf), cp))
         if qp is not None and _close_call([p for _, p, _ in scored], tau, _CLOSE if self.head is None else _CLOSE_HEAD):
             # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
@@ -411,7 +411,7 @@ class CalibratedVerifier:
         cps: list[TextProfile] = []
         for r, i in enumerate(chosen):
             cand = candidates[i]
-            cp = cand.profile or profile(cand.prompt)
+            cp = _profile_of(cand, True)  # the head reads char_jaccard
             cps.append(cp)
             lin = linear_logit(qp, cp, cand.cosine, model, idf, x[r])
             z[r] = -np.inf if lin is None else lin
@@ -477,6 +477,15 @@ _CLOSE = 1e-9  # far above the fast path's rounding differences, far below any r
 # with a head: its first layer is one BLAS call over all candidates, whose float32
 # rounding depends on how many there are (up to ~1e-6 in probability measured)
 _CLOSE_HEAD = 1e-5
+
+
+def _profile_of(cand: Candidate, shingles: bool) -> TextProfile:
+    """The candidate's profile, made here when it has none, or lacks the 3-grams a
+    model that weighs them reads (``profile(..., shingles=False)``)."""
+    cp = cand.profile
+    if cp is None or (shingles and not cp.has_shingles):
+        return profile(cand.prompt)
+    return cp
 
 
 def _close_call(probs: list[float], tau: float, close: float = _CLOSE) -> bool:
