@@ -8,6 +8,7 @@ entry was cached) or a correct miss.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_DASH = "\u2013"  # en dash: a cell with no value
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,9 @@ class ExactMatchCache:
         for p in prompts:
             self._data[normalize(p)] = p
 
+    def put(self, prompt: str, response: Any, embedding: Any = None) -> None:
+        self.put_many([prompt], [response])
+
     def get(self, prompt: str, embedding: Any = None) -> Any:
         from ._cache import Hit
         from .normalize import normalize
@@ -194,8 +199,10 @@ def run_pairs(
     return out
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows of dicts as a markdown table (floats < 1 as percentages or 3 decimals)."""
+def markdown_table(rows: Sequence[dict[str, Any]], *, percent: bool = False) -> str:
+    """Rows of dicts as a markdown table. Floats: microseconds (a column named "... us")
+    to 1 decimal (whole with ``percent``), others to 3 decimals (as percentages with
+    ``percent``); NaN (e.g. the precision of no hits) as a dash."""
     if not rows:
         return ""
     cols = list(rows[0])
@@ -204,8 +211,12 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         cells = []
         for c in cols:
             v = r[c]
-            if isinstance(v, float):
-                cells.append(f"{v:.1f}" if "us" in c else f"{v:.3f}")
+            if isinstance(v, float) and math.isnan(v):
+                cells.append(_DASH)
+            elif isinstance(v, float) and c.endswith("us"):
+                cells.append(f"{v:.0f}" if percent else f"{v:.1f}")
+            elif isinstance(v, float):
+                cells.append(f"{100 * v:.1f} %" if percent else f"{v:.3f}")
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")

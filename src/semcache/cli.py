@@ -18,6 +18,8 @@ def _bench(args: argparse.Namespace) -> int:
     from ._bench import ExactMatchCache, load_demo_pairs, load_tsv_pairs, markdown_table, run_pairs
     from .embedders import resolve_embedder
 
+    if args.data:
+        return _bench_data(args)
     pairs = load_tsv_pairs(args.pairs) if args.pairs else load_demo_pairs()
     if args.limit:
         pairs = pairs[: args.limit]
@@ -62,6 +64,58 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_data(args: argparse.Namespace) -> int:
+    """The real-data workloads (shared/data layout): QQP warm and cold streams, the
+    paraphrase stream, the arena-hard false-hit stress; GPTCache runs only in
+    ``benchmarks/hit_rate.py`` (it needs its own virtual environment)."""
+    from ._bench import Progress
+    from ._workloads import (
+        VectorStore,
+        all_texts,
+        check_data_dir,
+        default_systems,
+        percent_table,
+        prepare,
+        run_workloads,
+        summary_line,
+    )
+    from .embedders import resolve_embedder
+    from .verify import load_default_verifier
+
+    try:
+        d = check_data_dir(args.data)
+    except FileNotFoundError as exc:
+        print(f"semcache bench: {exc}", file=sys.stderr)
+        return 2
+    embedder = resolve_embedder(args.embedder)
+    store = VectorStore(embedder)
+    t0 = time.perf_counter()
+    prep = prepare(d, store, quick=args.quick)  # embeds the 'choose' half to pick the fixed thresholds
+    texts = all_texts(prep)
+    bar = Progress(len(texts), "embedding")
+    for i in range(0, len(texts), 512):
+        store.ensure(texts[i : i + 512])
+        bar.update(min(512, len(texts) - i))
+    bar.close()
+    print(f"semcache bench: {len(texts)} texts embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    systems = default_systems(store, prep)
+    out = run_workloads(prep, store, systems, quick=args.quick, verifiers={"semcache": load_default_verifier()})
+    sem, cos = out.curves["semcache"], out.curves["fixed cosine"]
+    print(f"QQP dev 'report' half: {len(prep.report)} pairs; thresholds chosen on the 'choose' half "
+          f"({len(prep.choose)} pairs); embedder {embedder!r}\n")
+    print("1. QQP warm stream (cache question1, query question2)\n")
+    print(percent_table(out.warm))
+    print(f"\narea under precision vs hit rate: semcache {sem[2]:.3f}, fixed cosine {cos[2]:.3f}")
+    print("\n2. QQP cold stream (query, store on a miss)\n")
+    print(percent_table(out.cold))
+    print("\n3. paraphrase stream (cache origin, query similar)\n")
+    print(percent_table(out.paraphrase))
+    print("\n4. arena-hard false-hit stress (every hit is wrong)\n")
+    print(percent_table(out.arena))
+    print("\n" + summary_line(out, prep))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     import semcache
 
@@ -81,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="cache-hit benchmark (demo FAQ set by default)")
     bench.add_argument("--pairs", help="a question1<TAB>question2<TAB>is_duplicate file instead of the demo set")
+    bench.add_argument(
+        "--data", help="the benchmark data folder (qqp/, paraphrase/, chat_prompts/): run its workloads instead"
+    )
+    bench.add_argument("--quick", action="store_true", help="with --data: small subsets, for a smoke run")
     bench.add_argument("--embedder", default="auto", help="'auto' (all-MiniLM-L6-v2), 'hashing', or a model folder")
     bench.add_argument("--target-precision", type=float, nargs="+", default=[0.95, 0.8])
     bench.add_argument(

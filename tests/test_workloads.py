@@ -1,0 +1,125 @@
+"""The real-data workloads' plumbing (`semcache bench --data`, benchmarks/hit_rate.py).
+
+Accuracy itself is measured on the real data with MiniLM (benchmarks/RESULTS.md); these
+tests check the splitting, the scoring and the command on a tiny hand-written folder
+with the hashing embedder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from semcache import HashingEmbedder
+from semcache._bench import ExactMatchCache, markdown_table
+from semcache._workloads import (
+    Groups,
+    LabelledPair,
+    VectorStore,
+    check_data_dir,
+    qqp_groups,
+    run_stream,
+    split_dev,
+    summarize,
+)
+from semcache.cli import main
+
+TOPICS = ["password", "invoice", "printer", "refund", "holiday", "laptop", "router", "budget", "garden", "visa"]
+
+
+def write_data(root: Path) -> Path:
+    (root / "qqp").mkdir(parents=True)
+    (root / "paraphrase").mkdir()
+    (root / "chat_prompts").mkdir()
+    rows = ["question1\tquestion2\tis_duplicate"]
+    for i, t in enumerate(TOPICS * 3):
+        rows.append(f"How do I fix my {t} {i}?\thow can I fix my {t} {i}\t1")
+        rows.append(f"How do I fix my {t} {i}?\tHow do I buy a {t} {i}?\t0")
+    (root / "qqp" / "train.tsv").write_text("\n".join(rows[:21]) + "\n", encoding="utf-8")
+    (root / "qqp" / "dev.tsv").write_text("\n".join(rows[:1] + rows[21:]) + "\n", encoding="utf-8")
+    para = [{"origin": f"What is a {t}?", "similar": f"what's a {t}"} for t in TOPICS]
+    (root / "paraphrase" / "gptcache_mock_data.json").write_text(json.dumps(para), encoding="utf-8")
+    arena = [{"cluster": t, "prompt": f"Write a poem about a {t} in {k} lines."} for t in TOPICS[:4] for k in (4, 8)]
+    (root / "chat_prompts" / "arena_hard_v0.1.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in arena) + "\n", encoding="utf-8"
+    )
+    return root
+
+
+def test_check_data_dir_names_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"missing qqp/train\.tsv, qqp/dev\.tsv"):
+        check_data_dir(tmp_path)
+    assert check_data_dir(write_data(tmp_path / "d")) == tmp_path / "d"
+
+
+pair_lists = st.lists(
+    st.builds(LabelledPair, st.sampled_from("abcdefghij"), st.sampled_from("abcdefghij"), st.integers(0, 1)),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pair_lists)
+def test_split_dev_deals_whole_components_into_two_halves(pairs: list[LabelledPair]) -> None:
+    choose, report = split_dev(pairs)
+    assert sorted(map(repr, choose + report)) == sorted(map(repr, pairs))
+    assert not {t for p in choose for t in (p.q1, p.q2)} & {t for p in report for t in (p.q1, p.q2)}
+    components = Groups()
+    for p in pairs:
+        components.union(p.q1, p.q2)
+    if len({components.find(p.q1) for p in pairs}) >= 2:
+        assert choose and report
+
+
+@settings(max_examples=100, deadline=None)
+@given(pair_lists)
+def test_groups_join_exactly_the_duplicate_labels(pairs: list[LabelledPair]) -> None:
+    g = qqp_groups(pairs)
+    ref = Groups()
+    for p in pairs:
+        if p.label:
+            ref.union(p.q1, p.q2)
+    for a in "abcdefghij":
+        for b in "abcdefghij":
+            assert g.same(a, b) == ref.same(a, b)
+    for p in pairs:
+        assert not p.label or g.same(p.q1, p.q2)
+
+
+def test_run_stream_scores_hits_misses_and_the_ceiling() -> None:
+    store = VectorStore(HashingEmbedder(dim=32))
+    groups = Groups()
+    groups.union("How do I fix my printer?", "printer broken, what now")
+    groups.union("How do I fix my printer?", "how do I fix my printer")  # as a duplicate label would
+    cached = ["How do I fix my printer?", "What is a visa?"]
+    queries = ["how do I fix my printer", "printer broken, what now", "What is a holiday?"]
+    rows = run_stream(ExactMatchCache(), cached, queries, store, groups)
+    # exact-match floor: the reworded query is a right hit, the paraphrase a missed chance, the last a right miss
+    assert [(r[0], r[2], r[3]) for r in rows] == [(True, True, True), (False, False, True), (False, False, False)]
+    s = summarize("exact", rows)
+    assert s["hit rate"] == pytest.approx(1 / 3) and s["precision"] == 1.0 and s["ceiling"] == pytest.approx(2 / 3)
+    cold = run_stream(ExactMatchCache(), [], ["What is a visa?", "what is a visa"], store, groups, mode="cold")
+    assert [r[0] for r in cold] == [False, True]  # stored on the miss, then hit
+    assert math.isnan(summarize("none", [(False, None, False, False, 1.0)])["precision"])
+
+
+def test_markdown_table_formats() -> None:
+    rows = [{"system": "x", "hit rate": 0.25, "precision": float("nan"), "p50 us": 12.345}]
+    assert markdown_table(rows).splitlines()[2] == "| x | 0.250 | \u2013 | 12.3 |"
+    assert markdown_table(rows, percent=True).splitlines()[2] == "| x | 25.0 % | \u2013 | 12 |"
+
+
+def test_bench_data_command_runs_every_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write_data(tmp_path)
+    assert main(["bench", "--data", str(d), "--embedder", "hashing", "--quick"]) == 0
+    out = capsys.readouterr().out
+    sections = ("1. QQP warm stream", "2. QQP cold stream", "3. paraphrase stream", "4. arena-hard", "Summary against")
+    assert all(part in out for part in sections)
+    assert "| semcache, target 0.95 |" in out and "| exact match |" in out and "oracle" in out
+    assert main(["bench", "--data", str(tmp_path / "nothing"), "--embedder", "hashing"]) == 2
+    assert "missing qqp/train.tsv" in capsys.readouterr().err
