@@ -57,7 +57,10 @@ class EmbeddingStore(VectorStore):
         self.path = CACHE_DIR / f"emb-{name}.npz"
         if self.path.exists():
             z = np.load(self.path, allow_pickle=False)
-            texts = [str(t) for t in z["texts"]]
+            if "texts_utf8" in z:  # NUL-joined UTF-8
+                texts = bytes(z["texts_utf8"]).decode("utf-8").split("\x00")
+            else:  # the earlier format: a fixed-width str array (as wide as the longest text)
+                texts = [str(t) for t in z["texts"]]
             self.vectors = z["vectors"]
             self.index = {t: i for i, t in enumerate(texts)}
 
@@ -70,7 +73,8 @@ class EmbeddingStore(VectorStore):
         texts = [""] * len(self.index)
         for t, i in self.index.items():
             texts[i] = t
-        np.savez(self.path, texts=np.array(texts, dtype=object).astype(str), vectors=self.vectors)
+        joined = np.frombuffer("\x00".join(texts).encode("utf-8"), np.uint8)
+        np.savez(self.path, texts_utf8=joined, vectors=self.vectors)
 
 
 def digest(*parts: str) -> str:

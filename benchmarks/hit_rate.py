@@ -54,6 +54,8 @@ from semcache.verify import load_default_verifier
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PLOTS = ROOT / "benchmarks" / "plots"
 SECTION = "## Accuracy: verified hits against peers (issue 3)"
+
+
 def write_results(markdown: str) -> None:
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# semcache benchmark results\n"
     pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
@@ -120,10 +122,11 @@ def main() -> None:
         g, why = gptcache_rows(cached, queries, store, prep.groups, "warm")
         if g:
             return [summarize("GPTCache 0.1.44", g, "default evaluation")]
-        return [{**summarize("GPTCache 0.1.44", [(False, None, False, False, 0.0)]), "note": f"not run: {why}"}]
+        blank = summarize("GPTCache 0.1.44", [(False, None, False, False, 0.0)])
+        return [{**{k: float("nan") for k in blank}, "system": "GPTCache 0.1.44", "note": f"not run: {why}"}]
 
     res = run_workloads(
-        prep, store, systems, quick=args.quick,
+        prep, store, systems,
         verifiers={"semcache": load_default_verifier(), "head": load_default_verifier(embedder=emb, head=True)},
         extra_warm=gptcache, log=lambda m: print(m, file=sys.stderr),
     )

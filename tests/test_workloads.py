@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,10 +21,13 @@ from semcache._bench import ExactMatchCache, markdown_table
 from semcache._workloads import (
     Groups,
     LabelledPair,
+    System,
     VectorStore,
     check_data_dir,
+    prepare,
     qqp_groups,
     run_stream,
+    run_workloads,
     split_dev,
     summarize,
 )
@@ -80,15 +84,33 @@ def test_split_dev_deals_whole_components_into_two_halves(pairs: list[LabelledPa
 @given(pair_lists)
 def test_groups_join_exactly_the_duplicate_labels(pairs: list[LabelledPair]) -> None:
     g = qqp_groups(pairs)
-    ref = Groups()
+    edges: dict[str, set[str]] = {}
     for p in pairs:
         if p.label:
-            ref.union(p.q1, p.q2)
+            edges.setdefault(p.q1, set()).add(p.q2)
+            edges.setdefault(p.q2, set()).add(p.q1)
+
+    def reachable(a: str) -> set[str]:  # the reference: a breadth-first search over the labels
+        seen, todo = {a}, [a]
+        while todo:
+            for b in edges.get(todo.pop(), ()):
+                if b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        return seen
+
     for a in "abcdefghij":
+        near = reachable(a)
         for b in "abcdefghij":
-            assert g.same(a, b) == ref.same(a, b)
-    for p in pairs:
-        assert not p.label or g.same(p.q1, p.q2)
+            assert g.same(a, b) == (b in near)
+
+
+def test_split_dev_is_pinned() -> None:
+    # the published figures depend on which pairs land in 'report': this split must not move
+    pairs = [LabelledPair(f"q{i}", f"q{i + 1}" if i % 3 else f"r{i}", i % 2) for i in range(12)]
+    choose, report = split_dev(pairs)
+    assert [p.q1 for p in choose] == ["q10", "q11", "q4", "q5", "q6"]
+    assert [p.q1 for p in report] == ["q1", "q2", "q3", "q0", "q7", "q8", "q9"]
 
 
 def test_run_stream_scores_hits_misses_and_the_ceiling() -> None:
@@ -123,3 +145,41 @@ def test_bench_data_command_runs_every_workload(tmp_path: Path, capsys: pytest.C
     assert "| semcache, target 0.95 |" in out and "| exact match |" in out and "oracle" in out
     assert main(["bench", "--data", str(tmp_path / "nothing"), "--embedder", "hashing"]) == 2
     assert "missing qqp/train.tsv" in capsys.readouterr().err
+
+
+def test_run_workloads_runs_each_system_where_it_belongs(tmp_path: Path) -> None:
+    prep = prepare(write_data(tmp_path), store := VectorStore(HashingEmbedder(dim=32)))
+    made: list[str] = []
+
+    def system(name: str, main: bool) -> System:
+        def make() -> ExactMatchCache:
+            made.append(name)
+            return ExactMatchCache()
+
+        return System(name, make, main=main)
+
+    systems = [system("a", True), system("b", False), system("c", True)]
+    extra = [{**summarize("peer", [(False, None, False, False, 1.0)])}]
+    out = run_workloads(prep, store, systems, extra_warm=lambda cached, queries: extra)
+    assert [r["system"] for r in out.warm] == ["a", "b", "c", "peer", "ceiling: nearest entry, served only when right"]
+    assert [r["system"] for r in out.cold] == ["a", "c"]  # the main systems only
+    assert [r["system"] for r in out.paraphrase] == ["a", "b", "c"]
+    assert [(r["prompts"], r["system"]) for r in out.arena] == [
+        ("plain", "a"), ("plain", "c"), ("behind one long shared template", "a"),
+        ("behind one long shared template", "c"),
+    ]
+    assert made == ["a", "b", "c", "a", "c", "a", "b", "c", "a", "c", "a", "c"]  # a fresh cache each time
+    cached = list(dict.fromkeys(p.q1 for p in prep.report))
+    queries = [p.q2 for p in prep.report]
+    sims = store(queries) @ store(cached).T
+    nearest = np.mean([prep.groups.same(q, cached[j]) for q, j in zip(queries, sims.argmax(axis=1), strict=True)])
+    assert out.warm[-1]["hit rate"] == pytest.approx(nearest)
+
+
+def test_bench_data_refuses_malformed_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = write_data(tmp_path)
+    (d / "qqp" / "dev.tsv").write_text("question1\tquestion2\tis_duplicate\na\tb\n", encoding="utf-8")
+    assert main(["bench", "--data", str(d), "--embedder", "hashing"]) == 2
+    assert "dev.tsv:2: expected 3 tab-separated fields" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--data", str(d), "--pairs", "x.tsv"])

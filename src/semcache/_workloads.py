@@ -31,8 +31,10 @@ __all__ = [
     "Workloads",
     "all_texts",
     "check_data_dir",
+    "choose_thresholds",
     "default_systems",
     "fixed_threshold_for",
+    "load",
     "percent_table",
     "prepare",
     "qqp_groups",
@@ -73,7 +75,7 @@ def check_data_dir(path: str | Path) -> Path:
         for p in (
             "qqp/train.tsv", "qqp/dev.tsv", "paraphrase/gptcache_mock_data.json", "chat_prompts/arena_hard_v0.1.jsonl"
         )
-        if not (d / p).exists()
+        if not (d / p).is_file()
     ]
     if missing:
         raise FileNotFoundError(f"no benchmark data at {d} (missing {', '.join(missing)})\n{HOW_TO_GET}")
@@ -89,13 +91,9 @@ class LabelledPair:
 
 def read_qqp(path: Path) -> list[LabelledPair]:
     """QQP pairs from a ``question1<TAB>question2<TAB>is_duplicate`` file with a header."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        fh.readline()
-        for line in fh:
-            a, b, y = line.rstrip("\n").split("\t")
-            out.append(LabelledPair(a, b, int(y)))
-    return out
+    from ._bench import load_tsv_pairs
+
+    return [LabelledPair(p.cached, p.query, int(p.duplicate)) for p in load_tsv_pairs(path)]
 
 
 def read_paraphrase(d: Path) -> list[tuple[str, str]]:
@@ -311,7 +309,8 @@ def sweep_curves(
         k = np.arange(1, len(r) + 1)
         hit_rate = k / len(r)
         precision = np.cumsum(r) / k
-        area = float(np.trapezoid(precision, hit_rate) + precision[0] * hit_rate[0])
+        # trapezoids between the points, plus the rectangle up to the first one (NumPy 1.x has no trapezoid)
+        area = float(np.sum(np.diff(hit_rate) * (precision[1:] + precision[:-1]) / 2) + precision[0] * hit_rate[0])
         return hit_rate, precision, area
 
     return curve(best_p, sem_right), curve(cos, cos_right)
@@ -327,9 +326,12 @@ class Prepared:
     report: list[LabelledPair]
     thr95: float
     thr99: float
+    quick: bool = False
 
 
-def prepare(d: Path, store: VectorStore, *, quick: bool = False) -> Prepared:
+def load(d: Path, *, quick: bool = False) -> Prepared:
+    """The QQP splits (``quick``: the first 2000 'choose' and 800 'report' pairs); the
+    thresholds are left unset (NaN) until ``choose_thresholds``."""
     train = read_qqp(d / "qqp" / "train.tsv")
     dev = read_qqp(d / "qqp" / "dev.tsv")
     groups = qqp_groups(train + dev)
@@ -337,11 +339,21 @@ def prepare(d: Path, store: VectorStore, *, quick: bool = False) -> Prepared:
     if quick:
         report = report[:800]
         choose = choose[:2000]
-    return Prepared(
-        d, groups, choose, report,
-        fixed_threshold_for(choose, store, groups, 0.95),
-        fixed_threshold_for(choose, store, groups, 0.99),
-    )
+    if not choose or not report:
+        raise ValueError(f"{d / 'qqp' / 'dev.tsv'}: too few pairs to split into 'choose' and 'report' halves")
+    return Prepared(d, groups, choose, report, float("nan"), float("nan"), quick)
+
+
+def choose_thresholds(prep: Prepared, store: VectorStore) -> Prepared:
+    """The fixed-cosine thresholds for precision 0.95 and 0.99 on the 'choose' half."""
+    prep.thr95 = fixed_threshold_for(prep.choose, store, prep.groups, 0.95)
+    prep.thr99 = fixed_threshold_for(prep.choose, store, prep.groups, 0.99)
+    return prep
+
+
+def prepare(d: Path, store: VectorStore, *, quick: bool = False) -> Prepared:
+    """``load`` then ``choose_thresholds``."""
+    return choose_thresholds(load(d, quick=quick), store)
 
 
 @dataclass(frozen=True)
@@ -373,6 +385,24 @@ def default_systems(emb: Any, prep: Prepared) -> list[System]:
     ]
 
 
+def _paraphrase(prep: Prepared) -> list[tuple[str, str]]:
+    para = read_paraphrase(prep.data)[: 200 if prep.quick else None]
+    if not para:
+        raise ValueError(f"{prep.data / 'paraphrase' / 'gptcache_mock_data.json'}: no pairs")
+    return para
+
+
+def _arena_pairs(prep: Prepared) -> tuple[list[str], list[str]]:
+    """The first two prompts of every arena-hard cluster that has two."""
+    clusters: dict[str, list[str]] = {}
+    for cl, p in read_arena(prep.data):
+        clusters.setdefault(cl, []).append(p)
+    pairs = [v[:2] for v in clusters.values() if len(v) >= 2]
+    if not pairs:
+        raise ValueError(f"{prep.data / 'chat_prompts' / 'arena_hard_v0.1.jsonl'}: no cluster with two prompts")
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
 @dataclass
 class Workloads:
     """The four tables (rows of dicts) and the precision-vs-hit-rate curves."""
@@ -389,7 +419,6 @@ def run_workloads(
     store: VectorStore,
     systems: Sequence[System],
     *,
-    quick: bool = False,
     verifiers: dict[str, Any] | None = None,
     extra_warm: Callable[[list[str], list[str]], list[dict[str, Any]]] | None = None,
     log: Callable[[str], None] = lambda _m: None,
@@ -435,9 +464,7 @@ def run_workloads(
         out.cold.append(row)
         log(str(row))
     # 3. paraphrase stream
-    para = read_paraphrase(prep.data)
-    if quick:
-        para = para[:200]
+    para = _paraphrase(prep)
     origins = list(dict.fromkeys(o for o, _ in para))
     similars = [sim for _, sim in para]
     pg = Groups()
@@ -445,11 +472,7 @@ def run_workloads(
         pg.union(o, sim)
     out.paraphrase = [summarize(s.name, run_stream(s.make(), origins, similars, store, pg), s.note) for s in systems]
     # 4. arena-hard false-hit stress: every hit is wrong
-    clusters: dict[str, list[str]] = {}
-    for cl, p in read_arena(prep.data):
-        clusters.setdefault(cl, []).append(p)
-    firsts = [v[0] for v in clusters.values() if len(v) >= 2]
-    seconds = [v[1] for v in clusters.values() if len(v) >= 2]
+    firsts, seconds = _arena_pairs(prep)
     for label, f, sec in (
         ("plain", firsts, seconds),
         ("behind one long shared template", [TEMPLATE + x for x in firsts], [TEMPLATE + x for x in seconds]),
@@ -478,7 +501,8 @@ def summary_line(out: Workloads, prep: Prepared) -> str:
 
 def all_texts(prep: Prepared) -> list[str]:
     """Every text the workloads embed (to embed them up front, with a progress bar)."""
-    texts = [t for p in prep.report for t in (p.q1, p.q2)] + [t for p in prep.choose for t in (p.q1, p.q2)]
-    texts += [t for pair in read_paraphrase(prep.data) for t in pair]
-    arena = [p for _, p in read_arena(prep.data)]
+    texts = [t for p in prep.choose + prep.report for t in (p.q1, p.q2)]
+    texts += [t for pair in _paraphrase(prep) for t in pair]
+    firsts, seconds = _arena_pairs(prep)
+    arena = firsts + seconds
     return list(dict.fromkeys(texts + arena + [TEMPLATE + p for p in arena]))

@@ -73,9 +73,10 @@ def _bench_data(args: argparse.Namespace) -> int:
         VectorStore,
         all_texts,
         check_data_dir,
+        choose_thresholds,
         default_systems,
+        load,
         percent_table,
-        prepare,
         run_workloads,
         summary_line,
     )
@@ -83,23 +84,23 @@ def _bench_data(args: argparse.Namespace) -> int:
     from .verify import load_default_verifier
 
     try:
-        d = check_data_dir(args.data)
-    except FileNotFoundError as exc:
+        prep = load(check_data_dir(args.data), quick=args.quick)
+        texts = all_texts(prep)
+    except (OSError, ValueError, KeyError) as exc:  # missing files, malformed rows or JSON
         print(f"semcache bench: {exc}", file=sys.stderr)
         return 2
     embedder = resolve_embedder(args.embedder)
     store = VectorStore(embedder)
     t0 = time.perf_counter()
-    prep = prepare(d, store, quick=args.quick)  # embeds the 'choose' half to pick the fixed thresholds
-    texts = all_texts(prep)
     bar = Progress(len(texts), "embedding")
     for i in range(0, len(texts), 512):
         store.ensure(texts[i : i + 512])
         bar.update(min(512, len(texts) - i))
     bar.close()
     print(f"semcache bench: {len(texts)} texts embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    choose_thresholds(prep, store)
     systems = default_systems(store, prep)
-    out = run_workloads(prep, store, systems, quick=args.quick, verifiers={"semcache": load_default_verifier()})
+    out = run_workloads(prep, store, systems, verifiers={"semcache": load_default_verifier()})
     sem, cos = out.curves["semcache"], out.curves["fixed cosine"]
     print(f"QQP dev 'report' half: {len(prep.report)} pairs; thresholds chosen on the 'choose' half "
           f"({len(prep.choose)} pairs); embedder {embedder!r}\n")
@@ -140,16 +141,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench.add_argument("--quick", action="store_true", help="with --data: small subsets, for a smoke run")
     bench.add_argument("--embedder", default="auto", help="'auto' (all-MiniLM-L6-v2), 'hashing', or a model folder")
-    bench.add_argument("--target-precision", type=float, nargs="+", default=[0.95, 0.8])
+    bench.add_argument(
+        "--target-precision", type=float, nargs="+", default=[0.95, 0.8],
+        help="semcache's targets on a pair file (--data runs 0.95 and 0.99)",
+    )
     bench.add_argument(
         "--baseline-threshold", type=float, nargs="+", default=[0.80, 0.90],
-        help="cosines of the fixed-threshold peers (the rule of RedisVL / langchain-redis)",
+        help="cosines of the fixed-threshold peers on a pair file (the rule of RedisVL / langchain-redis; "
+        "--data chooses them on its dev half)",
     )
     bench.add_argument("--limit", type=int, default=0, help="use only the first N pairs")
     bench.set_defaults(func=_bench)
     info = sub.add_parser("info", help="versions of semcache and its optional dependencies")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        if args.data and (args.pairs or args.limit):
+            parser.error("bench: --data runs its own workloads; --pairs and --limit are for pair files")
+        if args.quick and not args.data:
+            parser.error("bench: --quick goes with --data")
     return int(args.func(args))
 
 
