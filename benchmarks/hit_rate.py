@@ -139,7 +139,9 @@ def main() -> None:
         "QQP figures are on the dev 'report' half (" + str(len(report)) + " pairs), which neither the verifier's "
         "fit (qqp/train.tsv only) nor any threshold or operating-point choice (dev 'choose' half, "
         f"{len(choose)} pairs) saw. Equivalence groups join all train+dev duplicate labels. "
-        "Latency is `get` excluding the embedding, in-process, on this 2-core VM."
+        "Latency is `get` excluding the embedding, in-process, on this 2-core VM. "
+        "`semcache bench --data ../shared/data` runs the same workloads (the same code, `semcache._workloads`) "
+        "without GPTCache and the embedding head."
     )
     md += ["", "### 1. QQP warm stream (cache question1, query question2)", "", percent_table(rows)]
     md += ["", f"Area under precision vs hit rate (threshold swept): semcache verifier **{sem[2]:.3f}**, "
