@@ -202,7 +202,8 @@ def bench_texts(n: int, runs: int, min_seconds: float) -> dict:
 # -- 2. hyperplane fingerprints --------------------------------------------------------
 def bench_vectors(n: int, single_calls: int, runs: int, min_seconds: float) -> dict:
     from semcache.kernels import simhash_vectors
-    from semcache.kernels.simhash import project_signs
+    from semcache.kernels.simhash import project_signs, project_signs_rows
+    from semcache.kernels.vectors import OK, check_signs
 
     rng = np.random.default_rng(1)
     d = 384
@@ -222,6 +223,13 @@ def bench_vectors(n: int, single_calls: int, runs: int, min_seconds: float) -> d
         for v in singles:
             project_signs(v, planes128_t, out1)
 
+    rows1 = [v[0] for v in singles]
+    fp1 = np.empty(2, dtype=np.uint64)
+
+    def single_check_signs() -> None:
+        for v in rows1:
+            check_signs(v, planes128, 2e-3, fp1)
+
     def single_numpy() -> None:
         for v in singles:
             np.packbits((planes128 @ v[0]) > 0, bitorder="little").view(np.uint64)
@@ -231,15 +239,24 @@ def bench_vectors(n: int, single_calls: int, runs: int, min_seconds: float) -> d
     chk = np.empty((1, 2), dtype=np.uint64)
     project_signs(singles[0], planes128_t, chk)
     assert np.array_equal(chk[0], np.packbits((planes128 @ singles[0][0]) > 0, bitorder="little").view(np.uint64))
+    assert check_signs(rows1[0], planes128, 2e-3, fp1) == OK and np.array_equal(fp1, chk[0])
 
     cases = {
         "simhash_vectors, 64 planes, batch": (n, lambda: simhash_vectors(vecs, planes64)),
         "NumPy reference (matmul + packbits), 64 planes, batch": (n, np_batch64),
-        "project_signs, 128 planes, batch": (n, lambda: project_signs(vecs, planes128_t, out_batch)),
-        "project_signs, 128 planes, one vector per call (the cache's per-query path)": (
-            single_calls,
-            single_project,
+        "project_signs_rows, 128 planes, batch (the cache's put path)": (
+            n,
+            lambda: project_signs_rows(vecs, planes128, out_batch),
         ),
+        "project_signs (planes transposed), 128 planes, batch": (
+            n,
+            lambda: project_signs(vecs, planes128_t, out_batch),
+        ),
+        "check_signs (checks + 128-plane fingerprint), one vector per call (the cache's lookup path)": (
+            single_calls,
+            single_check_signs,
+        ),
+        "project_signs (planes transposed), 128 planes, one vector per call": (single_calls, single_project),
         "NumPy reference, 128 planes, one vector per call": (single_calls, single_numpy),
     }
     results = {}

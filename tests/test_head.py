@@ -254,6 +254,7 @@ def test_long_prompt_rows_score_zero_under_a_head() -> None:
     template = "You are a helpful assistant. Follow the style guide closely. " * 40
     q, c = template + "Write a haiku about autumn leaves.", template + "Explain how a B-tree handles deletes."
     u, w = unit(rng, 2)
-    qp, scored = v._score_with_head(q, [Candidate(c, 0.99, None, w)], u)
-    assert qp is not None and scored[0][1] < 1e-15
+    model, idf = v._fast_state()
+    scored = v._head_probabilities(profile(q), [profile(c)], [0.99], u, [w], model, idf)
+    assert scored[0] < 1e-15
     assert v.decide(q, [Candidate(c, 0.99, None, w)], query_vector=u) is None

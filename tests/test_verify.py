@@ -12,6 +12,8 @@ from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidCon
 from semcache._features import FEATURE_NAMES, features, profile
 from semcache.verify import CosineVerifier, fit_logistic, load_default_verifier, operating_points
 
+from .conftest import near, unit
+
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
@@ -222,12 +224,8 @@ def test_cache_keeps_3_grams_only_for_a_verifier_that_reads_them() -> None:
     prompts = ["How do I reset my password?", "What is the capital of France in 2024?", "How many grams in a cup"]
     queries = ["how can I reset my password", "What is the capital of France in 2025", "how many grams are in a cup"]
     rng = np.random.default_rng(3)
-    vecs = rng.normal(size=(3, 64)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    noise = rng.normal(size=(3, 64)).astype(np.float32)
-    noise -= (noise * vecs).sum(1, keepdims=True) * vecs
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    near = (0.985 * vecs + np.sqrt(1 - 0.985**2) * noise).astype(np.float32)  # cosine 0.985 to each
+    vecs = unit(rng, 3, 64)
+    close = near(rng, vecs, 0.985)
 
     def filled(cache: SemanticCache) -> SemanticCache:
         for p, v in zip(prompts, vecs, strict=True):
@@ -235,7 +233,7 @@ def test_cache_keeps_3_grams_only_for_a_verifier_that_reads_them() -> None:
         return cache
 
     def answers(cache: SemanticCache) -> list[tuple[str, float] | None]:
-        hits = [cache.get(q, embedding=v) for q, v in zip(queries, near, strict=True)]
+        hits = [cache.get(q, embedding=v) for q, v in zip(queries, close, strict=True)]
         return [None if h is None else (h.entry_id, h.confidence) for h in hits]
 
     def stored(cache: SemanticCache) -> list[bool]:

@@ -15,14 +15,14 @@ import asyncio
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import _payload
 from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
-from ._features import profile
+from ._features import profile, usable_profile
 from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
 from .tiers.lru import EvictReason, LRUTier
@@ -39,6 +39,16 @@ __all__ = ["CacheStats", "Hit", "SemanticCache"]
 _ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, for max_bytes
 _PLANES_SEED = 0x5EC0C4E  # fixed: fingerprints must agree across processes
 _UNIT_TOLERANCE = 2e-3  # |norm^2 - 1| that check_embeddings accepts without re-normalising
+
+
+class _Reads(NamedTuple):
+    """What a verifier reads, as the lookup path needs it."""
+
+    verifier: Verifier
+    floor: float  # its min_cosine: candidates below it are never scored
+    vectors: bool  # it reads embeddings (Candidate.vector, query_vector=)
+    profiles: bool  # it reads lexical profiles (every verifier but the cosine gate)
+    shingles: bool  # and their character 3-grams
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +209,9 @@ class SemanticCache:
         self._planes: np.ndarray | None = None
         self._project_signs: Any = None
         self._check_signs: Any = None
-        self._floor = 0.0
-        self._floor_of: Verifier | None = None  # the verifier ``_floor`` was read from
+        self._reads: _Reads | None = None  # what ``verifier`` reads, made once per verifier object
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
-        self._profiles = not isinstance(self.verifier, CosineVerifier)
-        self._vectors = False  # whether the verifier reads embeddings (with ``_floor``)
-        self._shingles = True  # whether it reads the 3-grams of the profiles (with ``_floor``)
-        self._lean = False  # whether some entry's profile was made without its 3-grams
         self._counts = dict.fromkeys(
             ("hits", "exact_hits", "semantic_hits", "misses", "puts", "errors", "deletes"), 0
         )
@@ -500,16 +505,19 @@ class SemanticCache:
             return check_embeddings(raw, 1, dim)[0], None
         return check_embeddings(given, 1, dim, source="embedding")[0], None
 
-    def _min_cosine(self, verifier: Verifier) -> float:
-        """The verifier's lowest servable cosine, read once per verifier object
-        (``min_cosine`` is a property that costs about a microsecond), and what it
-        reads: embeddings, lexical profiles, their character 3-grams."""
-        self._floor = float(verifier.min_cosine)
-        self._vectors = bool(getattr(verifier, "reads_embeddings", False))
-        self._profiles = not isinstance(verifier, CosineVerifier)
-        self._shingles = bool(getattr(verifier, "reads_shingles", True))
-        self._floor_of = verifier
-        return self._floor
+    def _reads_of(self, verifier: Verifier) -> _Reads:
+        """What ``verifier`` reads, worked out once per verifier object (``min_cosine``
+        is a property that costs about a microsecond); a swapped verifier is noticed."""
+        reads = self._reads
+        if reads is None or reads.verifier is not verifier:
+            reads = self._reads = _Reads(
+                verifier,
+                float(verifier.min_cosine),
+                bool(getattr(verifier, "reads_embeddings", False)),
+                not isinstance(verifier, CosineVerifier),
+                bool(getattr(verifier, "reads_shingles", True)),
+            )
+        return reads
 
     def _make_planes(self, dim: int) -> np.ndarray:
         from .kernels.simhash import project_signs_rows
@@ -573,18 +581,19 @@ class SemanticCache:
         entries: list[_Entry] = []
         cands: list[Candidate] = []
         verifier = self.verifier
-        floor = self._floor if self._floor_of is verifier else self._min_cosine(verifier)
-        pool = self._pool if self._vectors else None
+        reads = self._reads
+        if reads is None or reads.verifier is not verifier:
+            reads = self._reads_of(verifier)
+        floor = reads.floor
+        pool = self._pool if reads.vectors else None
         for key, score in found:
             if score < floor:
                 break  # best first: nothing further down can be served
             entry = self._lru.get(key)  # an expired entry leaves the index here
             if isinstance(entry, _Entry):
-                if self._profiles and (
-                    entry.profile is None or (self._lean and self._shingles and not entry.profile.has_shingles)
-                ):  # none made yet, or made without the 3-grams this verifier reads
-                    entry.profile = profile(entry.prompt, shingles=self._shingles)
-                    self._lean = self._lean or not self._shingles
+                if reads.profiles and (entry.profile is None or reads.shingles):
+                    # none made yet, or perhaps made without the 3-grams this verifier reads
+                    entry.profile = usable_profile(entry.profile, entry.prompt, reads.shingles)
                 entries.append(entry)
                 row = None if pool is None else pool.get(entry.slot)
                 cands.append(Candidate(entry.prompt, score, entry.profile, row))
@@ -618,11 +627,9 @@ class SemanticCache:
             self._pool = EmbeddingPool(vec.shape[1])
         slot = self._pool.add(vec[0])
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
-        if self._floor_of is not self.verifier:
-            self._min_cosine(self.verifier)
-        if self._profiles:  # made here, off the lookup path; 3-grams only when read
-            entry.profile = profile(q.prompt, shingles=self._shingles)
-            self._lean = self._lean or not self._shingles
+        reads = self._reads_of(self.verifier)
+        if reads.profiles:  # made here, off the lookup path; 3-grams only when read
+            entry.profile = profile(q.prompt, shingles=reads.shingles)
         self._index_for(q.namespace).add(q.key, slot, fp)
         if counted:
             self._counts["puts"] += 1

@@ -56,6 +56,7 @@ __all__ = [
     "profiles",
     "query_logistic",
     "scoring_model",
+    "usable_profile",
 ]
 
 
@@ -622,6 +623,14 @@ def profile(text: str, simhash: int | None = None, *, shingles: bool = True) -> 
     probabilities are then the same.
     """
     return _profile(text, None if simhash is None else np.uint64(simhash), shingles)
+
+
+def usable_profile(made: TextProfile | None, text: str, shingles: bool) -> TextProfile:
+    """``made`` when it serves a model that does (``shingles``) or does not read the
+    character 3-grams, else the profile of ``text`` made again (with them only when read)."""
+    if made is None or (shingles and not made.has_shingles):
+        return profile(text, shingles=shingles)
+    return made
 
 
 def profiles(texts: list[str], *, shingles: bool = True) -> list[TextProfile]:

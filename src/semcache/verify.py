@@ -51,6 +51,7 @@ from ._features import (
     profile,
     query_logistic,
     scoring_model,
+    usable_profile,
 )
 from ._head import PairHead
 
@@ -286,13 +287,8 @@ class CalibratedVerifier:
         model, idf = self.__dict__.get("_fast") or self._fast_state()
         if self.head is None:
             return logistic(query, cached, cosine, model, idf)
-        q, v = self._vectors(query_vector, None if cached_vector is None else [cached_vector])
-        x = np.empty((1, len(FEATURE_NAMES)))
-        z = linear_logit(query, cached, cosine, model, idf, x[0])
-        if z is None:
-            return 0.0
-        z += self.head_scale * float(self.head.logits(q, v, x)[0])
-        return float(_sigmoid(z))
+        p = self._head_probabilities(query, [cached], [cosine], query_vector, [cached_vector], model, idf)
+        return float(p[0])
 
     def _vectors(self, query: np.ndarray | None, cached: Sequence[np.ndarray | None] | None) -> tuple[Any, Any]:
         head = self.head
@@ -354,70 +350,61 @@ class CalibratedVerifier:
         if hot is None or hot[0] != self.target_precision:
             hot = self._hot_state()
         _, tau, floor, model, idf, shingles = hot
-        qp: TextProfile | None = None
-        if self.head is not None:
-            qp, scored = self._score_with_head(query, candidates, query_vector)
+        passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
+        if not passing:
+            return None
+        if self.head is None and len(passing) == 1:  # the common case: one candidate, one kernel call
+            i = passing[0]
+            cand = candidates[i]
+            p = query_logistic(query, usable_profile(cand.profile, cand.prompt, shingles), cand.cosine, model, idf)
+            if p >= 0.0 and abs(p - tau) > _CLOSE:  # clearly decided
+                return (i, p) if p >= tau else None
+        cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
+        cosines = [candidates[i].cosine for i in passing]
+        qp = profile(query)
+        if self.head is None:
+            probs = [logistic(qp, cp, c, model, idf) for cp, c in zip(cps, cosines, strict=True)]
         else:
-            passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
-            if len(passing) == 1:  # the common case: one candidate, scored in one kernel call
-                i = passing[0]
-                cand = candidates[i]
-                cp = _profile_of(cand, shingles)
-                p = query_logistic(query, cp, cand.cosine, model, idf)
-                if p >= 0.0 and abs(p - tau) > _CLOSE:  # clearly decided
-                    return (i, p) if p >= tau else None
-            scored = []
-            for i in passing:
-                cand = candidates[i]
-                if qp is None:
-                    qp = profile(query)
-                cp = _profile_of(cand, shingles)
-                scored.append((i, logistic(qp, cp, cand.cosine, model, idf), cp))
-        if qp is not None and _close_call([p for _, p, _ in scored], tau, _CLOSE if self.head is None else _CLOSE_HEAD):
+            vectors = [candidates[i].vector for i in passing]
+            probs = self._head_probabilities(qp, cps, cosines, query_vector, vectors, model, idf).tolist()
+        if _close_call(probs, tau, _CLOSE if self.head is None else _CLOSE_HEAD):
             # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
             # a head): only a probability this close to the threshold or to a rival
             # could be decided otherwise, so such calls are made by the reference.
-            scored = [
-                (
-                    i,
-                    self._reference_probability(
-                        qp, cp, candidates[i].cosine, query_vector, candidates[i].vector
-                    ),
-                    cp,
-                )
-                for i, _, cp in scored
+            probs = [
+                self._reference_probability(qp, cp, c, query_vector, candidates[i].vector)
+                for i, cp, c in zip(passing, cps, cosines, strict=True)
             ]
         best: tuple[int, float] | None = None
-        for i, p, _ in scored:
+        for i, p in zip(passing, probs, strict=True):
             if p >= tau and (best is None or p > best[1]):
                 best = (i, p)
         return best
 
-    def _score_with_head(
-        self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None
-    ) -> tuple[TextProfile | None, list[tuple[int, float, TextProfile]]]:
-        """Probabilities of the candidates at or above ``min_cosine``: the linear
-        logit of each (one kernel call), then the head for all of them at once."""
+    def _head_probabilities(
+        self,
+        qp: TextProfile,
+        cps: Sequence[TextProfile],
+        cosines: Sequence[float],
+        query_vector: np.ndarray | None,
+        vectors: Sequence[np.ndarray | None],
+        model: np.ndarray,
+        idf: IdfTable,
+    ) -> np.ndarray:
+        """Probabilities of k candidates with the head: the linear logit of each (one
+        kernel call), then the head for all of them at once; 0.0 where the
+        long-prompt guard rejects the pair."""
         assert self.head is not None
-        floor = self.min_cosine
-        chosen = [i for i, c in enumerate(candidates) if c.cosine >= floor]
-        if not chosen:
-            return None, []
-        qv, vectors = self._vectors(query_vector, [candidates[i].vector for i in chosen])
-        model, idf = self.__dict__.get("_fast") or self._fast_state()
-        qp = profile(query)
-        x = np.zeros((len(chosen), len(FEATURE_NAMES)))  # a row the guard rejects stays 0
-        z = np.empty(len(chosen))
-        cps: list[TextProfile] = []
-        for r, i in enumerate(chosen):
-            cand = candidates[i]
-            cp = _profile_of(cand, True)  # the head reads char_jaccard
-            cps.append(cp)
-            lin = linear_logit(qp, cp, cand.cosine, model, idf, x[r])
+        qv, v = self._vectors(query_vector, vectors)
+        x = np.zeros((len(cps), len(FEATURE_NAMES)))  # a row the guard rejects stays 0
+        z = np.empty(len(cps))
+        for r, (cp, c) in enumerate(zip(cps, cosines, strict=True)):
+            lin = linear_logit(qp, cp, c, model, idf, x[r])
             z[r] = -np.inf if lin is None else lin
-        z += self.head_scale * self.head.logits(qv, vectors, x)
-        p = _sigmoid(z)
-        return qp, [(i, float(p[r]), cps[r]) for r, i in enumerate(chosen)]
+        z += self.head_scale * self.head.logits(qv, v, x)
+        p: np.ndarray = _sigmoid(z)
+        p[np.isneginf(z)] = 0.0
+        return p
 
     def _long_mismatch(self, a: TextProfile, b: TextProfile) -> bool:
         return long_mismatch(a, b, self.long_words)
@@ -479,15 +466,6 @@ _CLOSE = 1e-9  # far above the fast path's rounding differences, far below any r
 _CLOSE_HEAD = 1e-5
 
 
-def _profile_of(cand: Candidate, shingles: bool) -> TextProfile:
-    """The candidate's profile, made here when it has none, or lacks the 3-grams a
-    model that weighs them reads (``profile(..., shingles=False)``)."""
-    cp = cand.profile
-    if cp is None or (shingles and not cp.has_shingles):
-        return profile(cand.prompt)
-    return cp
-
-
 def _close_call(probs: list[float], tau: float, close: float = _CLOSE) -> bool:
     """Whether rounding could matter: a probability within ``close`` of ``tau``, or two
     passing ones within ``close`` of each other."""
@@ -530,7 +508,8 @@ def load_default_verifier(
     ``head=True``, the one whose head also reads the embeddings; it was fitted
     for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
     ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
-    better (benchmarks/RESULTS.md) and costs ~20 us per semantic lookup.
+    better (benchmarks/RESULTS.md) and costs more per lookup that reaches the verifier
+    (p99 146 against 48 us in benchmarks/hit_rate.py's QQP warm stream).
     """
     _check_unit(target_precision, "target_precision", open_interval=True)
     if not head:
@@ -755,10 +734,11 @@ def calibrate(
         fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
         wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
         points = operating_points(_sigmoid(xh[pick_idx] @ wh), y[pick_idx], TARGET_GRID, min_hits=10)
+        scores = _sigmoid(xh @ wh)
     else:
         wh = np.append(base._w, base.head_scale)  # type: ignore[attr-defined]
-        points = operating_points(_sigmoid(xh @ wh), y, TARGET_GRID, min_hits=10)
-    scores = _sigmoid(xh @ wh)
+        scores = _sigmoid(xh @ wh)
+        points = operating_points(scores, y, TARGET_GRID, min_hits=10)
     accepted = cos[scores >= min(t for _, t in points)] if len(points) else cos
     floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - 0.02))
     floor = min(floor, base.floor) if not do_refit else floor

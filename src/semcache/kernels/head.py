@@ -2,8 +2,8 @@
 
 For k candidates: a = P u once, b = P v for each (or u and v themselves when
 P has no rows), z = [a*b, |a-b|, x[inputs]], logit = w2 . relu(W1 z + b1) + b2.
-One call does all k; at these sizes BLAS spends more time starting than
-computing.
+One call does all k: the first layer is one BLAS product over the k rows of z,
+the rest plain loops (a BLAS call per row would cost more to start than to run).
 """
 
 from __future__ import annotations

@@ -293,16 +293,6 @@ def _sort(s: np.ndarray) -> None:
 
 
 @jit()
-def _unique_sorted(s: np.ndarray) -> np.ndarray:
-    m = 0
-    for k in range(s.shape[0]):
-        if k == 0 or s[k] != s[m - 1]:
-            s[m] = s[k]
-            m += 1
-    return s[:m]
-
-
-@jit()
 def _sort_unique_range(s: np.ndarray, lo: int, hi: int) -> int:
     """Sort s[lo:hi] in place and move its distinct values to s[lo:lo + m]; returns m."""
     n = hi - lo
@@ -323,10 +313,7 @@ def _sort_unique_range(s: np.ndarray, lo: int, hi: int) -> int:
 @jit()
 def _sort_unique(s: np.ndarray) -> np.ndarray:
     """Sort ``s`` in place; its distinct values, a prefix view of it."""
-    if s.shape[0] < 2:  # most sections of a short text (numbers, years, names): no call
-        return s
-    _sort(s)
-    out: np.ndarray = _unique_sorted(s)
+    out: np.ndarray = s[: _sort_unique_range(s, 0, s.shape[0])]
     return out
 
 

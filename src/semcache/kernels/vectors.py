@@ -16,17 +16,26 @@ NOT_FINITE = 3
 
 
 @jit()
+def _square_norm(row: np.ndarray) -> float:
+    """The squared norm of a row; NaN as soon as an element is not finite."""
+    s = 0.0
+    for t in range(row.shape[0]):
+        x = row[t]
+        if not np.isfinite(x):
+            return np.nan
+        s += x * x
+    return s
+
+
+@jit()
 def check_rows(rows: np.ndarray, sq: np.ndarray, tol: float) -> tuple[int, int]:
     """(status, row): NOT_FINITE/ZERO_ROW name the first bad row; NOT_UNIT if any
     row's squared norm is off 1 by more than ``tol`` (sq holds the squared norms)."""
     status = OK
     for k in range(rows.shape[0]):
-        s = 0.0
-        for t in range(rows.shape[1]):
-            x = rows[k, t]
-            if not np.isfinite(x):
-                return NOT_FINITE, k
-            s += x * x
+        s = _square_norm(rows[k])
+        if np.isnan(s):
+            return NOT_FINITE, k
         if s == 0.0:
             return ZERO_ROW, k
         sq[k] = s
@@ -40,12 +49,9 @@ def check_signs(vector: np.ndarray, planes: np.ndarray, tol: float, out: np.ndar
     """``check_rows`` for one vector, then, when it is OK (finite, non-zero, unit
     within ``tol``), its hyperplane signs into ``out`` (see ``simhash.signs_of``):
     a lookup's checks and fingerprint in one call. Returns the status."""
-    s = 0.0
-    for t in range(vector.shape[0]):
-        x = vector[t]
-        if not np.isfinite(x):
-            return NOT_FINITE
-        s += x * x
+    s = _square_norm(vector)
+    if np.isnan(s):
+        return NOT_FINITE
     if s == 0.0:
         return ZERO_ROW
     if abs(s - 1.0) > tol:

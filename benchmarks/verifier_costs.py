@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""What the default verifier costs per lookup, and what its profiles cost in memory.
+
+On real QQP dev pairs (question1 cached, question2 the query), every pair given
+cosine 0.97 so that it passes the floor and is scored:
+
+* ``decide`` with one candidate whose profile was made at put (the lookup path);
+* ``profile(query)`` alone (what the general path makes first);
+* bytes of profile data per question, with and without the character 3-grams
+  (``profile(..., shingles=False)``, what the cache stores when its verifier
+  does not read them), and per arena-hard prompt.
+
+Each timing is the median over 5 runs of the per-call median over the pairs.
+It runs on older commits too (parts they lack are skipped): copy it into an
+archive of the commit's tree and run it there.
+
+    python benchmarks/verifier_costs.py [--data ../shared/data] [--pairs 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _data import data_dir, read_arena, read_qqp
+
+from semcache._features import profile
+from semcache.verify import Candidate, load_default_verifier
+
+
+def per_call_us(fn, items, runs: int = 5) -> float:  # type: ignore[no-untyped-def]
+    for it in items[:200]:  # warm-up (compiles on first use)
+        fn(it)
+    medians = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        ts = []
+        for it in items:
+            a = clock()
+            fn(it)
+            ts.append(clock() - a)
+        medians.append(statistics.median(ts) / 1e3)
+    return statistics.median(medians)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data")
+    ap.add_argument("--pairs", type=int, default=2000)
+    args = ap.parse_args()
+    d = data_dir(args.data)
+    pairs = read_qqp(d / "qqp" / "dev.tsv")[: args.pairs]
+    v = load_default_verifier(0.95)
+    items = [(p.q2, [Candidate(p.q1, 0.97, profile(p.q1))]) for p in pairs]
+    out = {
+        "pairs": len(items),
+        "decide, one candidate (us)": per_call_us(lambda it: v.decide(it[0], it[1]), items),
+        "profile(query) (us)": per_call_us(lambda it: profile(it[0]), items),
+    }
+    questions = list(dict.fromkeys(p.q1 for p in read_qqp(d / "qqp" / "train.tsv")[:20_000]))
+    arena = [prompt for _, prompt in read_arena(d)]
+    lean = "shingles" in inspect.signature(profile).parameters
+    for label, texts in (("QQP train question", questions), ("arena-hard prompt", arena)):
+        out[f"profile data per {label}, bytes"] = float(np.mean([profile(t).data.nbytes for t in texts]))
+        if lean:
+            out[f"profile data per {label} without 3-grams, bytes"] = float(
+                np.mean([profile(t, shingles=False).data.nbytes for t in texts])
+            )
+    for k, val in out.items():
+        print(f"{k}: {val:.2f}" if isinstance(val, float) else f"{k}: {val}")
+
+
+if __name__ == "__main__":
+    main()
