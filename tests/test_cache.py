@@ -327,6 +327,23 @@ def test_lsh_index_serves_large_namespace(embedder: HashingEmbedder) -> None:
     assert c._indexes[""].kind == "lsh"
 
 
+@pytest.mark.parametrize("index", ["lsh", "auto"])
+def test_index_keeps_full_recall_from_the_verifiers_search_cosine(embedder: HashingEmbedder, index: str) -> None:
+    # the default verifier's floor keeps a margin under where it serves: search plans
+    # for full recall from search_cosine and MIN_RECALL at the floor; a cosine gate
+    # (no search_cosine) plans for full recall at its threshold
+    for kwargs in ({"target_precision": 0.95}, {"threshold": 0.97}):
+        c = SemanticCache(embedder, index=index, **kwargs)  # type: ignore[arg-type]
+        c.put("a prompt", "an answer")
+        v = c.verifier
+        ix = c._indexes[""]
+        assert ix.min_cosine == v.min_cosine
+        assert ix.recall_at == getattr(v, "search_cosine", v.min_cosine)
+    assert isinstance(v, semcache.CosineVerifier) and ix.recall_at == 0.97
+    d = semcache.SemanticCache(embedder).verifier
+    assert d.min_cosine < d.search_cosine <= d.min_cosine + semcache.verify.FLOOR_MARGIN + 1e-12  # type: ignore[attr-defined]
+
+
 def test_context_manager_and_repr(embedder: HashingEmbedder) -> None:
     with SemanticCache(embedder, threshold=0.9) as c:
         c.put("x", "y")

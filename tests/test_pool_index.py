@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from semcache._errors import DeviceUnavailableError, InvalidConfigError, InvalidEmbeddingError
 from semcache.index import AutoIndex, FlatIndex, LSHIndex, lsh_recall, make_index, plan_lsh
+from semcache.index.lsh import MIN_RECALL
 from semcache.kernels.simhash import project_signs
 from semcache.tiers import _gpu
 from semcache.tiers.pool import EmbeddingPool, resolve_device
@@ -95,11 +96,11 @@ def test_flat_is_exact_and_removal_keeps_it_dense() -> None:
     assert got[0][0] != "k17" and len(flat) == 199 and "k17" not in flat
 
 
-@pytest.mark.parametrize("cosine", [0.97, 0.9])
-def test_lsh_recall_against_exact_search(cosine: float) -> None:
+@pytest.mark.parametrize(("cosine", "recall_at"), [(0.97, None), (0.9, None), (0.944, 0.964)])
+def test_lsh_recall_against_exact_search(cosine: float, recall_at: float | None) -> None:
     rng = np.random.default_rng(2)
     vecs = unit(rng, 20_000, 64)
-    lsh = LSHIndex(min_cosine=cosine)
+    lsh = LSHIndex(min_cosine=cosine, recall_at=recall_at)
     build(lsh, vecs)
     lsh.rebuild()
     targets = rng.integers(0, vecs.shape[0], 400)
@@ -152,6 +153,20 @@ def test_lsh_plan_model() -> None:
     plan = plan_lsh(0.97, 100_000)
     assert plan.recall >= 0.99
     assert plan_lsh(0.85, 100_000).radius > plan.radius
+
+
+def test_lsh_plan_with_recall_at() -> None:
+    floor, at = 0.944, 0.964
+    plan = plan_lsh(floor, 100_000, 0.99, recall_at=at)
+    full = plan_lsh(floor, 100_000, 0.99)
+    # the full target from recall_at up, MIN_RECALL down to the floor, and no dearer
+    assert lsh_recall(at, plan.probe_radius, plan.bits) * (1 - 1e-3) >= 0.99
+    assert plan.recall >= MIN_RECALL
+    assert plan.cost_ns <= full.cost_ns and plan.radius == full.radius
+    assert (plan.bits, plan.probe_radius) != (full.bits, full.probe_radius)  # here it is cheaper
+    assert plan_lsh(floor, 100_000, 0.99, recall_at=floor) == full
+    with pytest.raises(InvalidConfigError, match="recall_at must be in"):
+        LSHIndex(min_cosine=0.95, recall_at=0.9)
 
 
 def test_make_index_rejects_unknown_kind() -> None:

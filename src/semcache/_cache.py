@@ -546,7 +546,9 @@ class SemanticCache:
             else:
                 from .index import make_index
 
-                index = make_index(self.config.index, self.verifier.min_cosine)
+                verifier = self.verifier
+                low = verifier.min_cosine
+                index = make_index(self.config.index, low, max(low, getattr(verifier, "search_cosine", low)))
             self._indexes[namespace] = index
         return index
 

@@ -737,8 +737,10 @@ def query_logistic(query: str, c: TextProfile, cosine: float, model: np.ndarray,
     -1.0 when the text needs the Unicode path or the long-prompt guard applies (the
     caller then takes the general path)."""
     k = _K or _load()
-    if not isinstance(cosine, float | int) or not (query.isascii() or unicodedata.is_normalized("NFKC", query)):
+    if type(cosine) is not float and not isinstance(cosine, float | int):
         return -1.0  # (a float32 cosine is scored in its own type by ``logistic``)
+    if not query.isascii() and not unicodedata.is_normalized("NFKC", query):
+        return -1.0
     buf = query.encode("utf-8", "surrogatepass")
     p: float = k.logistic_bytes(buf, c.data, float(cosine), _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
     return p if p >= 0.0 else -1.0

@@ -57,6 +57,7 @@ from ._head import PairHead
 
 __all__ = [
     "FLAG_PRIORS",
+    "FLOOR_MARGIN",
     "SWAP_PRIOR",
     "Candidate",
     "CalibratedVerifier",
@@ -67,6 +68,10 @@ __all__ = [
     "fit_logistic",
     "load_default_verifier",
 ]
+
+# What a fitted floor leaves below the lowest cosine the verifier served on
+# calibration data (``cosine_floors``).
+FLOOR_MARGIN = 0.02
 
 _MODEL_FILE = "verifier_minilm.json"
 _HEAD_MODEL_FILE = "verifier_minilm_head.json"
@@ -84,7 +89,12 @@ class Candidate(NamedTuple):
 
 @runtime_checkable
 class Verifier(Protocol):
-    """Decides which candidate, if any, answers the query."""
+    """Decides which candidate, if any, answers the query.
+
+    A verifier may also have ``search_cosine`` (>= ``min_cosine``): the cosine
+    from which candidate search must keep its full recall target, when the
+    verifier seldom serves between its floor and there (see ``plan_lsh``).
+    """
 
     @property
     def min_cosine(self) -> float: ...
@@ -252,6 +262,23 @@ class CalibratedVerifier:
         return value
 
     @property
+    def search_cosine(self) -> float:
+        """Where candidate search keeps its full recall target (``plan_lsh``'s ``recall_at``).
+
+        With ``cosine_floors``: the fitted floor for the target plus ``FLOOR_MARGIN``,
+        the margin the fit leaves below the lowest cosine the verifier served on
+        calibration data (0.964 at 0.95 for the shipped verifier; its floor is 0.944).
+        Search keeps at least 0.98 modelled recall down to ``min_cosine``. Else
+        ``min_cosine``.
+        """
+        low = self.min_cosine
+        if not self.cosine_floors:
+            return low
+        targets = [t for t, _ in self.cosine_floors]
+        fitted = float(np.interp(self.target_precision, targets, [c for _, c in self.cosine_floors]))
+        return min(1.0, max(low, fitted + FLOOR_MARGIN))
+
+    @property
     def threshold(self) -> float:
         """The probability a candidate needs at ``target_precision``."""
         cached = self.__dict__.get("_tau")
@@ -328,11 +355,13 @@ class CalibratedVerifier:
             logit += self.head_scale * float(self.head.logits(qv, v, x[None, :])[0])
         return float(_sigmoid(logit))
 
-    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable, bool]:
-        """(target, threshold, min_cosine, packed model, IDF table, reads 3-grams): what ``decide``
-        reads on every call, made once per target."""
+    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable, bool, bool]:
+        """(target, threshold, min_cosine, packed model, IDF table, reads 3-grams, no head): what
+        ``decide`` reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        hot = (self.target_precision, self.threshold, self.min_cosine, model, idf, self.reads_shingles)
+        hot = (
+            self.target_precision, self.threshold, self.min_cosine, model, idf, self.reads_shingles, self.head is None
+        )
         object.__setattr__(self, "_hot", hot)
         return hot
 
@@ -349,15 +378,18 @@ class CalibratedVerifier:
         hot = self.__dict__.get("_hot")
         if hot is None or hot[0] != self.target_precision:
             hot = self._hot_state()
-        _, tau, floor, model, idf, shingles = hot
-        passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
+        _, tau, floor, model, idf, shingles, plain = hot
+        if len(candidates) == 1:  # (the common case: no comprehension)
+            passing = [0] if candidates[0].cosine >= floor else []
+        else:
+            passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
         if not passing:
             return None
-        if self.head is None and len(passing) == 1:  # the common case: one candidate, one kernel call
+        if plain and len(passing) == 1:  # the common case: one candidate, one kernel call
             i = passing[0]
             cand = candidates[i]
             p = query_logistic(query, usable_profile(cand.profile, cand.prompt, shingles), cand.cosine, model, idf)
-            if p >= 0.0 and abs(p - tau) > _CLOSE:  # clearly decided
+            if p >= 0.0 and abs(p - tau) > _CLOSE:
                 return (i, p) if p >= tau else None
         cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
         cosines = [candidates[i].cosine for i in passing]
@@ -643,7 +675,7 @@ def cosine_floors(
     cosines: np.ndarray,
     points: Sequence[tuple[float, float]],
     *,
-    margin: float = 0.02,
+    margin: float = FLOOR_MARGIN,
     lowest: Mapping[float, float] | None = None,
 ) -> tuple[tuple[float, float], ...]:
     """Per target precision, the cosine below which the verifier serves nothing:

@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import InvalidConfigError
 from ._base import Candidate, SearchIndex
 from .flat import FlatIndex
-from .lsh import LSHIndex, LSHPlan, lsh_parameters, lsh_recall, plan_lsh
+from .lsh import MIN_RECALL, LSHIndex, LSHPlan, lsh_parameters, lsh_recall, plan_lsh
 
 __all__ = [
     "INDEX_KINDS",
@@ -32,7 +32,7 @@ FLAT_MAX = 2048
 # LSH is used only where its modelled recall at the decision's lowest cosine
 # reaches this and its modelled cost beats an exact scan; else the index
 # stays exact whatever its size.
-MIN_LSH_RECALL = 0.98
+MIN_LSH_RECALL = MIN_RECALL
 _FLAT_COST = 40.0  # ns per entry of an exact scan (one 384-d dot product)
 
 
@@ -43,8 +43,9 @@ class AutoIndex:
     ``MIN_LSH_RECALL`` and is modelled cheaper than an exact scan.
     """
 
-    def __init__(self, min_cosine: float, flat_max: int = FLAT_MAX) -> None:
+    def __init__(self, min_cosine: float, flat_max: int = FLAT_MAX, recall_at: float | None = None) -> None:
         self.min_cosine = min_cosine
+        self.recall_at = recall_at
         self.flat_max = flat_max
         self._next_check = flat_max
         self._impl: FlatIndex | LSHIndex = FlatIndex()
@@ -64,10 +65,10 @@ class AutoIndex:
         n = len(self._impl)
         if isinstance(self._impl, FlatIndex) and n > self._next_check:
             self._next_check = 2 * n
-            plan = plan_lsh(self.min_cosine, n)
+            plan = plan_lsh(self.min_cosine, n, recall_at=self.recall_at)
             if plan.recall < MIN_LSH_RECALL or plan.cost_ns >= n * _FLAT_COST:
                 return
-            lsh = LSHIndex(self.min_cosine)
+            lsh = LSHIndex(self.min_cosine, recall_at=self.recall_at)
             for k, s, fp in self._impl.items():
                 lsh.add(k, s, fp)
             lsh.rebuild()
@@ -83,12 +84,13 @@ class AutoIndex:
         return self._impl.items()
 
 
-def make_index(kind: str, min_cosine: float) -> FlatIndex | LSHIndex | AutoIndex:
-    """An index of ``kind`` ('auto', 'flat' or 'lsh') tuned for ``min_cosine``."""
+def make_index(kind: str, min_cosine: float, recall_at: float | None = None) -> FlatIndex | LSHIndex | AutoIndex:
+    """An index of ``kind`` ('auto', 'flat' or 'lsh') tuned for ``min_cosine``
+    (and ``recall_at``, see ``plan_lsh``)."""
     if kind == "auto":
-        return AutoIndex(min_cosine)
+        return AutoIndex(min_cosine, recall_at=recall_at)
     if kind == "flat":
         return FlatIndex()
     if kind == "lsh":
-        return LSHIndex(min_cosine)
+        return LSHIndex(min_cosine, recall_at=recall_at)
     raise InvalidConfigError(f"index must be one of {INDEX_KINDS}, got {kind!r}")
