@@ -30,6 +30,7 @@ from semcache._workloads import (
     run_workloads,
     split_dev,
     summarize,
+    sweep_curves,
 )
 from semcache.cli import main
 
@@ -128,6 +129,47 @@ def test_run_stream_scores_hits_misses_and_the_ceiling() -> None:
     cold = run_stream(ExactMatchCache(), [], ["What is a visa?", "what is a visa"], store, groups, mode="cold")
     assert [r[0] for r in cold] == [False, True]  # stored on the miss, then hit
     assert math.isnan(summarize("none", [(False, None, False, False, 1.0)])["precision"])
+
+
+class _ByTable:
+    """A verifier stand-in whose probability is looked up by (query, cached) text."""
+
+    def __init__(self, table: dict[tuple[str, str], float]) -> None:
+        self.table = table
+
+    def probability(self, q, c, cosine, qv, cv) -> float:  # type: ignore[no-untyped-def]
+        return self.table.get((q.text, c.text), 0.0)
+
+
+def test_sweep_curves_and_their_perfect_ranking_bounds() -> None:
+    # unit vectors chosen so that each query's nearest entry is known; groups say what is right
+    vecs = {
+        "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
+        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qc": [0.7, 0.0, 0.71414],
+    }
+
+
+    class Table:
+        dim = 3
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            rows = np.array([vecs[t] for t in texts], np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    store = VectorStore(Table())
+    groups = Groups()
+    groups.union("qa", "a")
+    groups.union("qb", "b")  # qb's nearest is a: wrong for cosine, right among the 4 nearest
+    pairs = [LabelledPair("a", "qa", 1), LabelledPair("b", "qb", 1), LabelledPair("c", "qc", 0)]
+    # the verifier ranks qb's right entry first, then qa's, and gives qc nothing
+    v = _ByTable({("qb", "b"): 0.9, ("qa", "a"): 0.8})
+    sem, cos, best1, best4 = sweep_curves(pairs, store, groups, v)
+    # nearest by cosine: qa -> a (0.99, right), qb -> a (0.8, wrong), qc -> c (0.71, wrong)
+    assert list(cos[1]) == pytest.approx([1.0, 0.5, 1 / 3])
+    assert list(sem[1]) == pytest.approx([1.0, 1.0, 2 / 3])
+    assert list(best1[1]) == pytest.approx([1.0, 0.5, 1 / 3])  # only qa's nearest entry is right
+    assert list(best4[1]) == pytest.approx([1.0, 1.0, 2 / 3])
+    assert best4[2] >= sem[2] and best1[2] >= cos[2] and sem[2] > cos[2]
 
 
 def test_markdown_table_formats() -> None:

@@ -281,8 +281,10 @@ Curve = tuple[np.ndarray, np.ndarray, float]
 
 def sweep_curves(
     pairs: Sequence[LabelledPair], store: VectorStore, groups: Groups, verifier: Any
-) -> tuple[Curve, Curve]:
-    """Precision vs hit rate as the decision threshold sweeps, for a verifier and for fixed cosine."""
+) -> tuple[Curve, Curve, Curve, Curve]:
+    """Precision vs hit rate as the decision threshold sweeps, for a verifier and for fixed
+    cosine, and the two bounds no ranking passes: every right answer ranked first, served
+    from the nearest entry (a cosine gate's choice) or from the 4 nearest (the verifier's)."""
     from ._features import profiles
 
     cached = list(dict.fromkeys(p.q1 for p in pairs))
@@ -294,12 +296,15 @@ def sweep_curves(
     qprof = profiles(queries)
     best_p = np.zeros(len(queries))
     sem_right = np.zeros(len(queries), dtype=bool)
+    any_right = np.zeros(len(queries), dtype=bool)
     for i, q in enumerate(queries):
         for j in top[i]:
+            right = groups.same(q, cached[j])
+            any_right[i] |= right
             p = verifier.probability(qprof[i], cprof[cached[j]], float(sims[i, j]), qv[i], cv[j])
             if p > best_p[i]:
                 best_p[i] = p
-                sem_right[i] = groups.same(q, cached[j])
+                sem_right[i] = right
     cos = sims[np.arange(len(queries)), top[:, 0]]
     cos_right = np.array([groups.same(q, cached[j]) for q, j in zip(queries, top[:, 0], strict=True)])
 
@@ -313,7 +318,12 @@ def sweep_curves(
         area = float(np.sum(np.diff(hit_rate) * (precision[1:] + precision[:-1]) / 2) + precision[0] * hit_rate[0])
         return hit_rate, precision, area
 
-    return curve(best_p, sem_right), curve(cos, cos_right)
+    return (
+        curve(best_p, sem_right),
+        curve(cos, cos_right),
+        curve(cos_right.astype(float), cos_right),
+        curve(any_right.astype(float), any_right),
+    )
 
 
 @dataclass
@@ -445,9 +455,11 @@ def run_workloads(
         "p50 us": float("nan"), "p99 us": float("nan"), "note": "oracle",
     })
     for label, verifier in (verifiers or {}).items():
-        sem, cosc = sweep_curves(report, store, groups, verifier)
+        sem, cosc, best1, best4 = sweep_curves(report, store, groups, verifier)
         out.curves[label] = sem
         out.curves["fixed cosine"] = cosc
+        out.curves["perfect ranking, nearest"] = best1
+        out.curves["perfect ranking, 4 nearest"] = best4
     main = [s for s in systems if s.main]
     # 2. cold stream
     questions = list(dict.fromkeys(t for p in report for t in (p.q1, p.q2)))
