@@ -10,7 +10,7 @@ verifier_minilm.json (any embedder: cosine + lexical features). Splits (see benc
   4 nearest cached questions with cosine >= 0.85, labelled by equivalence group;
 - IDF weights come from the questions of that sample;
 - operating points (probability thresholds per target precision), and for
-  each the lowest cosine it served less 0.02, are chosen on the 'choose' half
+  each the lowest cosine it served (``served_cosines``; less 0.02: its floor), are chosen on the 'choose' half
   of qqp/dev.tsv in the warm-stream setting (cache every question1, query
   every question2, serve the best of the 4 nearest);
 - the 'report' half of dev is never read here: hit_rate.py reports on it.
@@ -50,6 +50,7 @@ from semcache.verify import (
     cosine_floors,
     fit_logistic,
     operating_points,
+    served_minima,
 )
 
 OUT = ROOT / "src" / "semcache" / "data" / "verifier_minilm.json"
@@ -209,12 +210,13 @@ def main_head(d: Path, store, groups, idf) -> None:  # type: ignore[no-untyped-d
     best_p, _, right = best_per_query(ch, p)
     points = operating_points(best_p, right, TARGET_GRID)
     floors = cosine_floors(p, ch["cos"], points, lowest={t: HEAD_SEARCH_FLOOR for t, _ in points if t >= 0.9})
+    served = served_minima(p, ch["cos"], points)
     for (t, tau), (_, fl) in zip(points, floors, strict=True):
         acc = best_p >= tau
         prec = right[acc].mean() if acc.any() else float("nan")
         print(f"  choose split: target {t:.3f} tau {tau:.3f} floor {fl:.3f} hit rate {acc.mean():.3f} "
               f"correct {right[acc].sum() / len(acc):.3f} precision {prec:.3f}")
-    verifier = replace(verifier, points=tuple(points), cosine_floors=floors)
+    verifier = replace(verifier, points=tuple(points), cosine_floors=floors, served_cosines=served)
     write_head_model(verifier)
 
 
@@ -270,6 +272,8 @@ def main() -> None:
     # the weights alone (min_cosine without floors) is far lower than anything the
     # model accepts, and a lower bound makes every lookup's LSH search wider
     floors = cosine_floors(best_p, best_cos, points)
+    # where each target really served: candidate search keeps full recall from there up
+    served = served_minima(best_p, best_cos, points)
     floor = FLOOR
     print("operating points (target precision -> probability):", points)
     for t, tau in points:
@@ -280,6 +284,7 @@ def main() -> None:
         weights=tuple(float(v) for v in w),
         points=tuple(points),
         cosine_floors=floors,
+        served_cosines=served,
         floor=floor,
         idf=idf,
         source="all-MiniLM-L6-v2 on QQP (fit: 35k train pairs; points: dev 'choose' half)",

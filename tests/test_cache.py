@@ -344,6 +344,25 @@ def test_index_keeps_full_recall_from_the_verifiers_search_cosine(embedder: Hash
     assert d.min_cosine < d.search_cosine <= d.min_cosine + semcache.verify.FLOOR_MARGIN + 1e-12  # type: ignore[attr-defined]
 
 
+def test_a_verifiers_search_cosine_is_checked_and_bounded(embedder: HashingEmbedder) -> None:
+    class Gate(semcache.CosineVerifier):
+        def __init__(self, threshold: float, search_cosine: object) -> None:
+            super().__init__(threshold)
+            self.search_cosine = search_cosine
+
+    for bad in (float("nan"), "0.97", object()):
+        with pytest.raises(InvalidConfigError, match="search_cosine must be a finite number"):
+            SemanticCache(embedder, verifier=Gate(0.9, bad))
+    for asked, used in ((1.2, 1.0), (0.5, 0.9), (0.95, 0.95)):  # held within [min_cosine, 1]
+        c = SemanticCache(embedder, verifier=Gate(0.9, asked), index="lsh")
+        c.put("a prompt", "an answer")
+        assert c._indexes[""].recall_at == used
+    # the shipped verifier at its strictest target: floor and search_cosine both 1.0
+    strict = SemanticCache(embedder, target_precision=0.995, index="lsh")
+    strict.put("a prompt", "an answer")
+    assert strict.get("a prompt") is not None
+
+
 def test_context_manager_and_repr(embedder: HashingEmbedder) -> None:
     with SemanticCache(embedder, threshold=0.9) as c:
         c.put("x", "y")

@@ -103,6 +103,8 @@ def test_lsh_recall_against_exact_search(cosine: float, recall_at: float | None)
     lsh = LSHIndex(min_cosine=cosine, recall_at=recall_at)
     build(lsh, vecs)
     lsh.rebuild()
+    planned = plan_lsh(cosine, len(lsh), recall_at=recall_at)
+    assert (lsh.plan.bits, lsh.plan.probe_radius) == (planned.bits, planned.probe_radius)
     targets = rng.integers(0, vecs.shape[0], 400)
     queries = near(rng, vecs[targets], cosine)
     qfps = fingerprints(queries)
@@ -141,6 +143,18 @@ def test_auto_moves_to_lsh_when_large_and_keeps_answers() -> None:
     assert auto.search(vecs[5], fps[5], vecs, 1)[0][0] == "k5"
 
 
+def test_auto_passes_recall_at_to_its_lsh_plan() -> None:
+    rng = np.random.default_rng(4)
+    auto = AutoIndex(min_cosine=0.944, flat_max=1000, recall_at=0.964)
+    build(auto, unit(rng, 3000))
+    assert auto.kind == "lsh" and isinstance(auto._impl, LSHIndex) and auto._impl.recall_at == 0.964
+    want = plan_lsh(0.944, 3000, recall_at=0.964)
+    assert (auto._impl.plan.bits, auto._impl.plan.probe_radius) == (want.bits, want.probe_radius)
+    assert (want.bits, want.probe_radius) != (plan_lsh(0.944, 3000).bits, plan_lsh(0.944, 3000).probe_radius)
+    with pytest.raises(InvalidConfigError, match="recall_at must be in"):
+        AutoIndex(min_cosine=0.95, recall_at=float("nan"))
+
+
 def test_auto_stays_exact_when_lsh_cannot_reach_recall() -> None:
     auto = AutoIndex(min_cosine=0.2, flat_max=10)
     build(auto, unit(np.random.default_rng(5), 50))
@@ -165,6 +179,9 @@ def test_lsh_plan_with_recall_at() -> None:
     assert plan.cost_ns <= full.cost_ns and plan.radius == full.radius
     assert (plan.bits, plan.probe_radius) != (full.bits, full.probe_radius)  # here it is cheaper
     assert plan_lsh(floor, 100_000, 0.99, recall_at=floor) == full
+    # recall_at just above the floor: the full target there binds, not MIN_RECALL
+    near = plan_lsh(0.94, 100_000, 0.99, recall_at=0.945)
+    assert lsh_recall(0.945, near.probe_radius, near.bits) * (1 - 1e-3) >= 0.99
     with pytest.raises(InvalidConfigError, match="recall_at must be in"):
         LSHIndex(min_cosine=0.95, recall_at=0.9)
 

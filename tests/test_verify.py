@@ -99,6 +99,11 @@ def test_decide_prefers_the_most_probable_candidate() -> None:
     got = v.decide("How to reset my password after 3 failed logins?", cands)
     assert got is not None and got[0] == 1
     assert v.decide("anything", [Candidate("x", v.min_cosine - 0.01)]) is None
+    # at a low target the model itself would serve it: only the floor stops it
+    low = load_default_verifier(0.5)
+    text = "How to reset my password after 3 failed logins"
+    assert low.decide(text + "?", [Candidate(text, low.min_cosine)]) is not None
+    assert low.decide(text + "?", [Candidate(text, low.min_cosine - 1e-6)]) is None
 
 
 def test_cosine_verifier() -> None:

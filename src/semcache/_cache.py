@@ -12,6 +12,8 @@ event loop never waits on the embedding model.
 from __future__ import annotations
 
 import asyncio
+import math
+import numbers
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,6 +118,19 @@ class _Query:
     key: str
 
 
+def _search_range(verifier: Verifier) -> tuple[float, float]:
+    """(``min_cosine``, ``search_cosine``) of ``verifier``: the cosines from which its
+    candidate search must find everything, and keep its full recall target (the
+    latter optional, defaulting to the former, and held within [min_cosine, 1])."""
+    low = float(verifier.min_cosine)
+    at = getattr(verifier, "search_cosine", None)
+    if at is None:
+        return low, low
+    if isinstance(at, bool) or not isinstance(at, numbers.Real) or not math.isfinite(at):
+        raise InvalidConfigError(f"verifier.search_cosine must be a finite number, got {describe(at)}")
+    return low, min(1.0, max(low, float(at)))
+
+
 def _check_namespace(namespace: object) -> str:
     if not isinstance(namespace, str):
         raise ArgumentTypeError(f"namespace must be a str, got {describe(namespace)}")
@@ -199,6 +214,7 @@ class SemanticCache:
         self._embedder: Embedder = resolve_embedder(embedder)
         self.verifier: Verifier = self._choose_verifier(verifier)
         check_head_embedder(self.verifier, self._embedder)
+        _search_range(self.verifier)  # a bad search_cosine is reported here, not at a put
         lru_kwargs: dict[str, Any] = {"getsizeof": lambda e: e.size, "on_evict": self._on_evict}
         if timer is not None:
             lru_kwargs["timer"] = timer
@@ -546,9 +562,8 @@ class SemanticCache:
             else:
                 from .index import make_index
 
-                verifier = self.verifier
-                low = verifier.min_cosine
-                index = make_index(self.config.index, low, max(low, getattr(verifier, "search_cosine", low)))
+                low, at = _search_range(self.verifier)
+                index = make_index(self.config.index, low, at)
             self._indexes[namespace] = index
         return index
 

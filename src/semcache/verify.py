@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 # What a fitted floor leaves below the lowest cosine the verifier served on
-# calibration data (``cosine_floors``).
+# calibration data (``cosine_floors``), so that a slightly lower one is served too.
 FLOOR_MARGIN = 0.02
 
 _MODEL_FILE = "verifier_minilm.json"
@@ -187,6 +187,18 @@ def _logit_upper_bound(w: np.ndarray, cosine: float) -> float:
     return total
 
 
+class _Hot(NamedTuple):
+    """What ``CalibratedVerifier.decide`` reads on every call (unpacked by position there)."""
+
+    target: float
+    threshold: float
+    min_cosine: float
+    model: np.ndarray  # packed by ``scoring_model``
+    idf: IdfTable
+    shingles: bool  # the model reads character 3-grams
+    plain: bool  # no head: the one-candidate kernel path applies
+
+
 @dataclass(frozen=True)
 class CalibratedVerifier:
     """Logistic model over cosine + lexical features, with a calibrated operating point.
@@ -197,6 +209,8 @@ class CalibratedVerifier:
     model) the logit also reads the two embeddings, scaled by ``head_scale``;
     such a verifier needs the vectors (``reads_embeddings``) and serves no
     candidate below the cosine in ``cosine_floors`` for its target.
+    ``served_cosines`` (the lowest cosine each target served on calibration
+    data) sets ``search_cosine``, from which candidate search keeps full recall.
     """
 
     weights: tuple[float, ...]
@@ -209,6 +223,7 @@ class CalibratedVerifier:
     head: PairHead | None = None
     head_scale: float = 1.0
     cosine_floors: tuple[tuple[float, float], ...] = ()
+    served_cosines: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURE_NAMES):
@@ -255,28 +270,27 @@ class CalibratedVerifier:
                     break
             value = max(value, found - 0.0025)
         if self.cosine_floors:
-            targets = [t for t, _ in self.cosine_floors]
-            lowest = [c for _, c in self.cosine_floors]
-            value = max(value, float(np.interp(self.target_precision, targets, lowest)))
+            value = max(value, self._per_target(self.cosine_floors))
         object.__setattr__(self, "_min_cos", (self.target_precision, value))
         return value
+
+    def _per_target(self, table: Sequence[tuple[float, float]]) -> float:
+        """A (target precision, cosine) table read at ``target_precision`` (interpolated)."""
+        return float(np.interp(self.target_precision, [t for t, _ in table], [c for _, c in table]))
 
     @property
     def search_cosine(self) -> float:
         """Where candidate search keeps its full recall target (``plan_lsh``'s ``recall_at``).
 
-        With ``cosine_floors``: the fitted floor for the target plus ``FLOOR_MARGIN``,
-        the margin the fit leaves below the lowest cosine the verifier served on
-        calibration data (0.964 at 0.95 for the shipped verifier; its floor is 0.944).
-        Search keeps at least 0.98 modelled recall down to ``min_cosine``. Else
-        ``min_cosine``.
+        With ``served_cosines`` (fitted with the operating points): the lowest cosine
+        the verifier served at its target on calibration data (0.964 at 0.95 for the
+        shipped verifier, whose floor is 0.944), within [``min_cosine``, 1]; search
+        keeps at least 0.98 modelled recall down to ``min_cosine``. Else ``min_cosine``.
         """
         low = self.min_cosine
-        if not self.cosine_floors:
+        if not self.served_cosines:
             return low
-        targets = [t for t, _ in self.cosine_floors]
-        fitted = float(np.interp(self.target_precision, targets, [c for _, c in self.cosine_floors]))
-        return min(1.0, max(low, fitted + FLOOR_MARGIN))
+        return max(low, min(1.0, self._per_target(self.served_cosines)))
 
     @property
     def threshold(self) -> float:
@@ -355,11 +369,10 @@ class CalibratedVerifier:
             logit += self.head_scale * float(self.head.logits(qv, v, x[None, :])[0])
         return float(_sigmoid(logit))
 
-    def _hot_state(self) -> tuple[float, float, float, np.ndarray, IdfTable, bool, bool]:
-        """(target, threshold, min_cosine, packed model, IDF table, reads 3-grams, no head): what
-        ``decide`` reads on every call, made once per target."""
+    def _hot_state(self) -> _Hot:
+        """What ``decide`` reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        hot = (
+        hot = _Hot(
             self.target_precision, self.threshold, self.min_cosine, model, idf, self.reads_shingles, self.head is None
         )
         object.__setattr__(self, "_hot", hot)
@@ -454,6 +467,8 @@ class CalibratedVerifier:
         }
         if self.cosine_floors:
             out["cosine_floors"] = [list(p) for p in self.cosine_floors]
+        if self.served_cosines:
+            out["served_cosines"] = [list(p) for p in self.served_cosines]
         if self.head is not None:
             out["head"] = base64.b64encode(self.head.to_bytes()).decode("ascii")
             out["head_scale"] = self.head_scale
@@ -483,6 +498,7 @@ class CalibratedVerifier:
             head=head,
             head_scale=float(data.get("head_scale", 1.0)),
             cosine_floors=tuple((float(p), float(c)) for p, c in data.get("cosine_floors", ())),
+            served_cosines=tuple((float(p), float(c)) for p, c in data.get("served_cosines", ())),
         )
 
 
@@ -670,6 +686,18 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
+def served_minima(
+    scores: np.ndarray, cosines: np.ndarray, points: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    """Per target precision, the lowest cosine among the pairs its threshold accepts
+    (1.0 where it accepts none): where the verifier really serves (``served_cosines``)."""
+    out: list[tuple[float, float]] = []
+    for target, tau in points:
+        accepted = cosines[scores >= tau]
+        out.append((float(target), float(accepted.min()) if accepted.size else 1.0))
+    return tuple(out)
+
+
 def cosine_floors(
     scores: np.ndarray,
     cosines: np.ndarray,
@@ -785,4 +813,5 @@ def calibrate(
         head=base.head,
         head_scale=float(wh[-1]) if base.head is not None else 1.0,
         cosine_floors=cosine_floors(scores, cos, points) if base.head is not None else (),
+        served_cosines=served_minima(scores, cos, points) if base.head is not None else (),
     )

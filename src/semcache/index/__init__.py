@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import InvalidConfigError
 from ._base import Candidate, SearchIndex
 from .flat import FlatIndex
-from .lsh import MIN_RECALL, LSHIndex, LSHPlan, lsh_parameters, lsh_recall, plan_lsh
+from .lsh import MIN_RECALL, LSHIndex, LSHPlan, check_recall_at, lsh_parameters, lsh_recall, plan_lsh
 
 __all__ = [
     "INDEX_KINDS",
@@ -29,21 +29,19 @@ INDEX_KINDS = ("auto", "flat", "lsh")
 
 # Below this many entries an exact scan is about as fast as LSH and never misses.
 FLAT_MAX = 2048
-# LSH is used only where its modelled recall at the decision's lowest cosine
-# reaches this and its modelled cost beats an exact scan; else the index
-# stays exact whatever its size.
-MIN_LSH_RECALL = MIN_RECALL
 _FLAT_COST = 40.0  # ns per entry of an exact scan (one 384-d dot product)
 
 
 class AutoIndex:
     """Exact while small; moves to LSH past ``flat_max`` entries when LSH pays.
 
-    LSH pays when its plan for the decision's lowest cosine reaches
-    ``MIN_LSH_RECALL`` and is modelled cheaper than an exact scan.
+    LSH pays when its plan's modelled recall at the decision's lowest cosine
+    reaches ``MIN_RECALL`` (0.98) and it is modelled cheaper than an exact scan;
+    else the index stays exact whatever its size.
     """
 
     def __init__(self, min_cosine: float, flat_max: int = FLAT_MAX, recall_at: float | None = None) -> None:
+        check_recall_at(min_cosine, recall_at)
         self.min_cosine = min_cosine
         self.recall_at = recall_at
         self.flat_max = flat_max
@@ -66,7 +64,7 @@ class AutoIndex:
         if isinstance(self._impl, FlatIndex) and n > self._next_check:
             self._next_check = 2 * n
             plan = plan_lsh(self.min_cosine, n, recall_at=self.recall_at)
-            if plan.recall < MIN_LSH_RECALL or plan.cost_ns >= n * _FLAT_COST:
+            if plan.recall < MIN_RECALL or plan.cost_ns >= n * _FLAT_COST:
                 return
             lsh = LSHIndex(self.min_cosine, recall_at=self.recall_at)
             for k, s, fp in self._impl.items():

@@ -113,9 +113,17 @@ def plan_lsh(min_cosine: float, n: int, recall: float = 0.99, recall_at: float |
     return max(plans, key=lambda p: p.recall)
 
 
-def lsh_parameters(min_cosine: float, n: int = 100_000, recall: float = 0.99) -> tuple[int, int, float]:
-    """(probe radius, Hamming radius, modelled recall) of the plan for ``min_cosine``."""
-    plan = plan_lsh(min_cosine, n, recall)
+def check_recall_at(min_cosine: float, recall_at: float | None) -> None:
+    """Raise unless ``recall_at`` is None or a number in [``min_cosine``, 1]."""
+    if recall_at is not None and not min_cosine <= recall_at <= 1.0:  # (NaN fails too)
+        raise InvalidConfigError(f"recall_at must be in [min_cosine, 1] = [{min_cosine}, 1], got {recall_at!r}")
+
+
+def lsh_parameters(
+    min_cosine: float, n: int = 100_000, recall: float = 0.99, recall_at: float | None = None
+) -> tuple[int, int, float]:
+    """(probe radius, Hamming radius, modelled recall at ``min_cosine``) of the plan (see ``plan_lsh``)."""
+    plan = plan_lsh(min_cosine, n, recall, recall_at)
     return plan.probe_radius, plan.radius, plan.recall
 
 
@@ -129,8 +137,7 @@ class LSHIndex:
             raise InvalidConfigError(f"min_cosine must be in [-1, 1], got {min_cosine!r}")
         if not 0.0 < recall < 1.0:
             raise InvalidConfigError(f"recall must be in (0, 1), got {recall!r}")
-        if recall_at is not None and not min_cosine <= recall_at <= 1.0:
-            raise InvalidConfigError(f"recall_at must be in [min_cosine, 1] = [{min_cosine}, 1], got {recall_at!r}")
+        check_recall_at(min_cosine, recall_at)
         self.min_cosine = min_cosine
         self.target_recall = recall
         self.recall_at = recall_at
