@@ -5,6 +5,9 @@ On real QQP dev pairs (question1 cached, question2 the query), every pair given
 cosine 0.97 so that it passes the floor and is scored:
 
 * ``decide`` with one candidate whose profile was made at put (the lookup path);
+* the same on arena-hard prompts (real chat prompts, 136 characters at the median,
+  up to 9 000: long ones take the long-prompt guard), the two prompts of a cluster
+  as query and candidate, with its p99 over the pairs;
 * ``profile(query)`` alone (what the general path makes first);
 * bytes of profile data per question, with and without the character 3-grams
   (``profile(..., shingles=False)``, what the cache stores when its verifier
@@ -36,10 +39,11 @@ from semcache._features import profile
 from semcache.verify import Candidate, load_default_verifier
 
 
-def per_call_us(fn, items, runs: int = 5) -> float:  # type: ignore[no-untyped-def]
+def per_call_us(fn, items, runs: int = 5, q: float = 0.5) -> float:  # type: ignore[no-untyped-def]
+    """The median over ``runs`` of the per-call ``q`` quantile (0.5: median) in us."""
     for it in items[:200]:  # warm-up (compiles on first use)
         fn(it)
-    medians = []
+    values = []
     clock = time.perf_counter_ns
     for _ in range(runs):
         ts = []
@@ -47,8 +51,8 @@ def per_call_us(fn, items, runs: int = 5) -> float:  # type: ignore[no-untyped-d
             a = clock()
             fn(it)
             ts.append(clock() - a)
-        medians.append(statistics.median(ts) / 1e3)
-    return statistics.median(medians)
+        values.append(float(np.quantile(ts, q)) / 1e3)
+    return statistics.median(values)
 
 
 def main() -> None:
@@ -60,14 +64,23 @@ def main() -> None:
     pairs = read_qqp(d / "qqp" / "dev.tsv")[: args.pairs]
     v = load_default_verifier(0.95)
     items = [(p.q2, [Candidate(p.q1, 0.97, profile(p.q1))]) for p in pairs]
+    arena_rows = read_arena(d)
+    arena = [prompt for _, prompt in arena_rows]
+    by_cluster: dict[str, list[str]] = {}
+    for cluster, prompt in arena_rows:
+        by_cluster.setdefault(cluster, []).append(prompt)
+    lean = "shingles" in inspect.signature(profile).parameters
+    stored = (lambda t: profile(t, shingles=False)) if lean else profile  # as the cache stores it
+    arena_items = [(a, [Candidate(b, 0.97, stored(b))]) for a, b, *_ in by_cluster.values()]
     out = {
         "pairs": len(items),
         "decide, one candidate (us)": per_call_us(lambda it: v.decide(it[0], it[1]), items),
+        "arena-hard pairs": len(arena_items),
+        "decide, arena-hard prompts, p50 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items),
+        "decide, arena-hard prompts, p99 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items, q=0.99),
         "profile(query) (us)": per_call_us(lambda it: profile(it[0]), items),
     }
     questions = list(dict.fromkeys(p.q1 for p in read_qqp(d / "qqp" / "train.tsv")[:20_000]))
-    arena = [prompt for _, prompt in read_arena(d)]
-    lean = "shingles" in inspect.signature(profile).parameters
     for label, texts in (("QQP train question", questions), ("arena-hard prompt", arena)):
         out[f"profile data per {label}, bytes"] = float(np.mean([profile(t).data.nbytes for t in texts]))
         if lean:

@@ -9,8 +9,8 @@ import pytest
 
 from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
 from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError
-from semcache._features import FEATURE_NAMES, features, profile
-from semcache.verify import CosineVerifier, fit_logistic, load_default_verifier, operating_points
+from semcache._features import FEATURE_NAMES, features, logistic, profile, scoring_model
+from semcache.verify import SWAP_PRIOR, CosineVerifier, fit_logistic, load_default_verifier, operating_points
 
 from .conftest import near, unit
 
@@ -88,6 +88,27 @@ def test_long_prompts_behind_one_template_never_match() -> None:
     assert v.probability(a, b, 0.999) == 0.0
     same = profile(template + "Write a haiku about autumn leaves!")
     assert v.probability(a, same, 0.999) > 0.5
+    # decide, with the candidate long (the general path) and each side cached or asked
+    for query, cached in ((a, b), (b, a)):
+        assert v.decide(query.text, [Candidate(cached.text, 0.999, cached)]) is None
+        assert v.decide(query.text, [Candidate(cached.text, 0.999, None), Candidate(query.text, 0.5)]) is None
+    hit = v.decide(same.text, [Candidate(a.text, 0.999, a)])
+    assert hit is not None and hit[0] == 0
+
+
+def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    v = load_default_verifier()
+    model, idf = v._fast_state()  # type: ignore[attr-defined]
+    a = profile(template + "Write a haiku about autumn leaves.")
+    b = profile(template + "Explain how a B-tree handles deletes.")
+    unguarded = scoring_model(v._w, SWAP_PRIOR, None)  # type: ignore[attr-defined]
+    raw = logistic(a, b, 0.999, unguarded, idf)
+    assert raw > 0.5 and logistic(a, b, 0.999, model, idf) == 0.0  # the guard rejects the pair
+    assert logistic(a, b, 0.999, model, idf, at_least=raw + 1e-9) == raw  # below at_least: unguarded
+    assert logistic(a, b, 0.999, model, idf, at_least=raw - 1e-9) == 0.0  # at or above: guarded
+    same = profile(template + "Write a haiku about autumn leaves!")
+    assert logistic(a, same, 0.999, model, idf, at_least=0.5) == logistic(a, same, 0.999, model, idf) > 0.5
 
 
 def test_decide_prefers_the_most_probable_candidate() -> None:

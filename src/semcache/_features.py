@@ -706,11 +706,16 @@ def scoring_model(
 
 
 def logistic(
-    q: TextProfile, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable
+    q: TextProfile, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable, at_least: float = 0.0
 ) -> float:
     """The verifier's probability: 0.0 when the long-prompt guard fails, else
     sigmoid(features(q, c, cosine, idf) @ w, plus the swap prior on an order swap), the
-    logit clipped to [-40, 40] (``model`` from ``scoring_model``)."""
+    logit clipped to [-40, 40] (``model`` from ``scoring_model``).
+
+    With ``at_least``, a pair whose probability without the guard stays below it gets
+    that probability unguarded: a decision against ``at_least`` is the same (the guard
+    only lowers it to 0.0), and two long prompts skip the guard's 3-gram sets.
+    """
     k = _K or _load()
     fast = type(cosine) is float or isinstance(cosine, float | int)
     if fast:
@@ -718,11 +723,16 @@ def logistic(
         if p >= 0.0:
             return p
     limit = model[-1]
+    unlimited = model.copy()
+    unlimited[-1] = -1.0
+    if fast and at_least > 0.0:
+        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
+        if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
+            return p
+        return 0.0
     if limit >= 0.0 and long_mismatch(q, c, int(limit)):
         return 0.0
     if fast:
-        unlimited = model.copy()
-        unlimited[-1] = -1.0
         p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
         return p
     z = float(features(q, c, cosine, idf) @ model[: len(FEATURE_NAMES)])

@@ -401,14 +401,18 @@ class CalibratedVerifier:
         if plain and len(passing) == 1:  # the common case: one candidate, one kernel call
             i = passing[0]
             cand = candidates[i]
-            p = query_logistic(query, usable_profile(cand.profile, cand.prompt, shingles), cand.cosine, model, idf)
+            cps = [usable_profile(cand.profile, cand.prompt, shingles)]
+            p = query_logistic(query, cps[0], cand.cosine, model, idf)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
                 return (i, p) if p >= tau else None
-        cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
+        else:
+            cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
         cosines = [candidates[i].cosine for i in passing]
-        qp = profile(query)
+        qp = profile(query, shingles=shingles)  # (3-grams only when the model reads them)
         if self.head is None:
-            probs = [logistic(qp, cp, c, model, idf) for cp, c in zip(cps, cosines, strict=True)]
+            # a probability that stays below tau needs no long-prompt guard (see logistic)
+            low = tau - _CLOSE
+            probs = [logistic(qp, cp, c, model, idf, at_least=low) for cp, c in zip(cps, cosines, strict=True)]
         else:
             vectors = [candidates[i].vector for i in passing]
             probs = self._head_probabilities(qp, cps, cosines, query_vector, vectors, model, idf).tolist()

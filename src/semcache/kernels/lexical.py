@@ -945,7 +945,11 @@ def logistic_bytes(
     model weighs them (a feature of weight 0 adds exactly 0 to the logit), and its
     profile is not kept. -2.0 when the text needs the Unicode path (see
     ``profile_bytes``), -1.0 as for ``logistic`` when the long-prompt guard must be
-    checked; the caller then takes the general path."""
+    checked; the caller then takes the general path (at once when the cached prompt alone
+    is long enough for the guard: the query's profile would be made for nothing)."""
+    limit = model[FEATURES + 1]
+    if limit >= 0.0 and b[N_WORDS] > limit:
+        return -1.0
     a = profile_bytes(buf, model[X_SIMHASH] == 0.0, _U0, tables, symbols, model[X_CHARS] != 0.0)
     if a.shape[0] == 0:
         return -2.0
