@@ -723,18 +723,20 @@ def logistic(
         if p >= 0.0:
             return p
     limit = model[-1]
-    unlimited = model.copy()
-    unlimited[-1] = -1.0
-    if fast and at_least > 0.0:
-        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
-        if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
-            return p
-        return 0.0
-    if limit >= 0.0 and long_mismatch(q, c, int(limit)):
-        return 0.0
-    if fast:
+    if fast:  # the kernel asked for the guard: score without the word limit
+        unlimited = model.copy()
+        unlimited[-1] = -1.0
+        if at_least > 0.0:
+            p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
+            if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
+                return p
+            return 0.0
+        if limit >= 0.0 and long_mismatch(q, c, int(limit)):
+            return 0.0
         p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
         return p
+    if limit >= 0.0 and long_mismatch(q, c, int(limit)):
+        return 0.0
     z = float(features(q, c, cosine, idf) @ model[: len(FEATURE_NAMES)])
     if order_swap(q, c):
         z += float(model[len(FEATURE_NAMES)])
