@@ -9,7 +9,6 @@ and kept in benchmarks/.cache (git-ignored).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import sys
@@ -19,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from semcache._workloads import (  # noqa: F401  (re-exported for the benchmark scripts)
-    Groups,
     LabelledPair,
     VectorStore,
     check_data_dir,
     qqp_groups,
     read_arena,
-    read_paraphrase,
     read_qqp,
     split_dev,
 )
@@ -70,15 +67,9 @@ class EmbeddingStore(VectorStore):
         super()._embed_new(todo)
         print(f" ({time.time() - t0:.0f}s)", file=sys.stderr)
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        texts = [""] * len(self.index)
-        for t, i in self.index.items():
-            texts[i] = t
+        texts = list(self.index)  # (in row order: rows are given in insertion order)
         joined = np.frombuffer("\x00".join(texts).encode("utf-8"), np.uint8)
         np.savez(self.path, texts_utf8=joined, vectors=self.vectors)
-
-
-def digest(*parts: str) -> str:
-    return hashlib.sha1("\x00".join(parts).encode()).hexdigest()[:12]
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -47,11 +47,9 @@ def main() -> None:
     d = data_dir(args.data)
     dev = read_qqp(d / "qqp" / "dev.tsv")
     groups = qqp_groups(read_qqp(d / "qqp" / "train.tsv") + dev)
-    emb = SentenceTransformerEmbedder()
-    store = EmbeddingStore(emb, "minilm")
+    store = EmbeddingStore(SentenceTransformerEmbedder(), "minilm")
     cached = list(dict.fromkeys(p.q1 for p in dev))
     queries = [p.q2 for p in dev]
-    store.ensure(cached + queries)
     qv, cv = store(queries), store(cached)
     row = {c: i for i, c in enumerate(cached)}
     print(f"QQP dev, {len(queries)} queries, {len(cached)} cached; plans for {args.entries} entries\n")
@@ -61,7 +59,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for target in (0.95, 0.99):
-        cache = SemanticCache(emb, target_precision=target, index="flat")
+        # the store as the cache's embedder: the cache searches exactly the vectors scored here
+        cache = SemanticCache(store, target_precision=target, index="flat")
         rows = run_stream(cache, cached, queries, store, groups)
         v = cache.verifier
         low, at = v.min_cosine, v.search_cosine  # type: ignore[attr-defined]
@@ -88,8 +87,9 @@ def main() -> None:
             lost["old"] += 1.0 - lsh_recall(float(c), old.probe_radius, old.bits)
             lost["new"] += 1.0 - lsh_recall(float(c), new.probe_radius, new.bits)
         print(
-            f"| {target} | plans: at floor {old.bits}-bit bands, probe {old.probe_radius}; now {new.bits}-bit, "
-            f"probe {new.probe_radius} | | all | {len(cos)} | {int(right.sum())} | expected lost {lost['old']:.2f} | "
+            f"| {target} | plans: at floor {old.bits}-bit bands, probe {old.probe_radius} ({old.probes} buckets); "
+            f"now {new.bits}-bit, probe {new.probe_radius} ({new.probes} buckets) | | all | {len(cos)} | "
+            f"{int(right.sum())} | expected lost {lost['old']:.2f} | "
             f"expected lost {lost['new']:.2f} |"
         )
     print("\n(recall per band: modelled at its lower edge, or at the floor when that is higher)")

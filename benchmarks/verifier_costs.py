@@ -8,7 +8,9 @@ cosine 0.97 so that it passes the floor and is scored:
 * the same on arena-hard prompts (real chat prompts, 136 characters at the median,
   up to 9 000: long ones take the long-prompt guard), the two prompts of a cluster
   as query and candidate, with its p99 over the pairs;
-* ``profile(query)`` alone (what the general path makes first);
+* ``profile(query)`` alone (what the general path makes first), and on the longest
+  arena-hard prompt that needs the Unicode (regular-expression) path, with the two
+  regular expressions that cost most there;
 * bytes of profile data per question, with and without the character 3-grams
   (``profile(..., shingles=False)``, what the cache stores when its verifier
   does not read them), and per arena-hard prompt.
@@ -27,6 +29,7 @@ import inspect
 import statistics
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _data import data_dir, read_arena, read_qqp
 
+from semcache import _features
 from semcache._features import profile
 from semcache.verify import Candidate, load_default_verifier
 
@@ -71,15 +75,26 @@ def main() -> None:
         by_cluster.setdefault(cluster, []).append(prompt)
     lean = "shingles" in inspect.signature(profile).parameters
     stored = (lambda t: profile(t, shingles=False)) if lean else profile  # as the cache stores it
-    arena_items = [(a, [Candidate(b, 0.97, stored(b))]) for a, b, *_ in by_cluster.values()]
+    arena_items = [(ps[0], [Candidate(ps[1], 0.97, stored(ps[1]))]) for ps in by_cluster.values() if len(ps) >= 2]
+    lengths = [len(a) for a, _ in arena_items]
     out = {
         "pairs": len(items),
         "decide, one candidate (us)": per_call_us(lambda it: v.decide(it[0], it[1]), items),
         "arena-hard pairs": len(arena_items),
+        "arena-hard query characters, median / max": f"{statistics.median(lengths):.0f} / {max(lengths)}",
         "decide, arena-hard prompts, p50 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items),
         "decide, arena-hard prompts, p99 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items, q=0.99),
         "profile(query) (us)": per_call_us(lambda it: profile(it[0]), items),
     }
+    # the Unicode (regular-expression) path of a profile, on the longest prompt that takes it
+    unicode_texts = [t for t in arena if not unicodedata.is_normalized("NFKC", t) or not _features._bytewise(t)]
+    if unicode_texts:
+        longest = max(unicode_texts, key=len)
+        folded = unicodedata.normalize("NFKC", longest).casefold()
+        once = [longest]
+        out[f"profile of the longest Unicode-path prompt ({len(longest)} characters) (us)"] = per_call_us(profile, once)
+        out["  of which names (_entities) (us)"] = per_call_us(_features._entities, once)
+        out["  of which the word split (us)"] = per_call_us(_features._WORD.findall, [folded])
     questions = list(dict.fromkeys(p.q1 for p in read_qqp(d / "qqp" / "train.tsv")[:20_000]))
     for label, texts in (("QQP train question", questions), ("arena-hard prompt", arena)):
         out[f"profile data per {label}, bytes"] = float(np.mean([profile(t).data.nbytes for t in texts]))

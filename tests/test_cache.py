@@ -359,7 +359,8 @@ def test_a_verifiers_search_cosine_is_checked_and_bounded(embedder: HashingEmbed
         assert c._indexes[""].recall_at == used
     # the shipped verifier at its strictest target: floor and search_cosine both 1.0
     strict = SemanticCache(embedder, target_precision=0.995, index="lsh")
-    strict.put("a prompt", "an answer")
+    strict.put("a prompt", "an answer")  # (the put makes the index: it must not raise)
+    assert strict._indexes[""].min_cosine == strict._indexes[""].recall_at == 1.0
     assert strict.get("a prompt") is not None
 
 

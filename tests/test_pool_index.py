@@ -180,8 +180,8 @@ def test_lsh_plan_with_recall_at() -> None:
     assert (plan.bits, plan.probe_radius) != (full.bits, full.probe_radius)  # here it is cheaper
     assert plan_lsh(floor, 100_000, 0.99, recall_at=floor) == full
     # recall_at just above the floor: the full target there binds, not MIN_RECALL
-    near = plan_lsh(0.94, 100_000, 0.99, recall_at=0.945)
-    assert lsh_recall(0.945, near.probe_radius, near.bits) * (1 - 1e-3) >= 0.99
+    tight = plan_lsh(0.94, 100_000, 0.99, recall_at=0.945)
+    assert lsh_recall(0.945, tight.probe_radius, tight.bits) * (1 - 1e-3) >= 0.99
     with pytest.raises(InvalidConfigError, match="recall_at must be in"):
         LSHIndex(min_cosine=0.95, recall_at=0.9)
 

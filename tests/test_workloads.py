@@ -141,13 +141,8 @@ class _ByTable:
         return self.table.get((q.text, c.text), 0.0)
 
 
-def test_sweep_curves_and_their_perfect_ranking_bounds() -> None:
-    # unit vectors chosen so that each query's nearest entry is known; groups say what is right
-    vecs = {
-        "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
-        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qc": [0.7, 0.0, 0.71414],
-    }
-
+def _table_store(vecs: dict[str, list[float]]) -> VectorStore:
+    """A store whose vectors are ``vecs`` (normalised), so that each nearest entry is known."""
 
     class Table:
         dim = 3
@@ -156,7 +151,32 @@ def test_sweep_curves_and_their_perfect_ranking_bounds() -> None:
             rows = np.array([vecs[t] for t in texts], np.float32)
             return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
-    store = VectorStore(Table())
+    return VectorStore(Table())
+
+
+def test_perfect_ranking_puts_right_answers_before_a_higher_wrong_cosine() -> None:
+    store = _table_store({
+        "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
+        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qd": [0.0, 0.1, 0.995],
+    })
+    groups = Groups()
+    groups.union("qa", "a")
+    groups.union("qb", "b")
+    # qd -> c at cosine 0.995 is wrong and ranks above qa -> a (0.994, right) by cosine
+    pairs = [LabelledPair("a", "qa", 1), LabelledPair("b", "qb", 1), LabelledPair("c", "qd", 0)]
+    _, cos, best1, best4 = sweep_curves(pairs, store, groups, _ByTable({}))
+    assert list(cos[1]) == pytest.approx([0.0, 0.5, 1 / 3])
+    assert list(best1[1]) == pytest.approx([1.0, 0.5, 1 / 3])
+    assert list(best4[1]) == pytest.approx([1.0, 1.0, 2 / 3])  # qb's right entry is its second nearest
+    assert best4[2] > best1[2] > cos[2]
+
+
+def test_sweep_curves_and_their_perfect_ranking_bounds() -> None:
+    # unit vectors chosen so that each query's nearest entry is known; groups say what is right
+    store = _table_store({
+        "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
+        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qc": [0.7, 0.0, 0.71414],
+    })
     groups = Groups()
     groups.union("qa", "a")
     groups.union("qb", "b")  # qb's nearest is a: wrong for cosine, right among the 4 nearest

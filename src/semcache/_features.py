@@ -714,7 +714,8 @@ def logistic(
 
     With ``at_least``, a pair whose probability without the guard stays below it gets
     that probability unguarded: a decision against ``at_least`` is the same (the guard
-    only lowers it to 0.0), and two long prompts skip the guard's 3-gram sets.
+    only lowers it to 0.0), and two long prompts skip the guard's 3-gram sets. (A cosine
+    of another type, e.g. np.float32, takes the reference-like path, always guarded.)
     """
     k = _K or _load()
     fast = type(cosine) is float or isinstance(cosine, float | int)
@@ -723,19 +724,12 @@ def logistic(
         if p >= 0.0:
             return p
     limit = model[-1]
-    if fast:  # the kernel asked for the guard: score without the word limit
-        unlimited = model.copy()
-        unlimited[-1] = -1.0
-        if at_least > 0.0:
-            p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
-            if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
-                return p
-            return 0.0
-        if limit >= 0.0 and long_mismatch(q, c, int(limit)):
-            return 0.0
-        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited)
-        return p
-    if limit >= 0.0 and long_mismatch(q, c, int(limit)):
+    if fast:  # the kernel asked for the guard: score without the word limit, then guard
+        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, _without_limit(model))
+        if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
+            return p
+        return 0.0
+    if limit >= 0.0 and long_mismatch(q, c, int(limit)):  # (``at_least`` is not read here)
         return 0.0
     z = float(features(q, c, cosine, idf) @ model[: len(FEATURE_NAMES)])
     if order_swap(q, c):
@@ -770,10 +764,16 @@ def linear_logit(
         return z
     if long_mismatch(q, c, int(model[-1])):
         return None
+    z = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, _without_limit(model), out)
+    return z
+
+
+def _without_limit(model: np.ndarray) -> np.ndarray:
+    """``model`` (from ``scoring_model``) with no long-prompt word limit: for a pair whose
+    guard is checked apart."""
     unlimited = model.copy()
     unlimited[-1] = -1.0
-    z = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, unlimited, out)
-    return z
+    return unlimited
 
 
 def order_swap(a: TextProfile, b: TextProfile) -> bool:

@@ -25,6 +25,7 @@ __all__ = [
     "TEMPLATE",
     "Groups",
     "LabelledPair",
+    "Nearest",
     "Prepared",
     "System",
     "VectorStore",
@@ -33,8 +34,10 @@ __all__ = [
     "check_data_dir",
     "choose_thresholds",
     "default_systems",
-    "fixed_threshold_for",
+    "cosine_curves",
+    "fixed_thresholds",
     "load",
+    "nearest",
     "percent_table",
     "prepare",
     "qqp_groups",
@@ -47,6 +50,7 @@ __all__ = [
     "summarize",
     "summary_line",
     "sweep_curves",
+    "verifier_curve",
 ]
 
 HOW_TO_GET = """\
@@ -204,17 +208,51 @@ class VectorStore:
         return self(list(texts))
 
 
-def fixed_threshold_for(pairs: Sequence[LabelledPair], store: VectorStore, groups: Groups, target: float) -> float:
-    """The lowest cosine whose top-1 warm-stream precision on ``pairs`` stays >= target."""
-    from .verify import operating_points
+@dataclass(frozen=True)
+class Nearest:
+    """The warm stream over some pairs, searched exactly: each query's (question2's)
+    ``k`` nearest cached texts (question1s), nearest first, their cosines, and whether
+    each is in the query's equivalence group; and the nearest alone, as ``argmax``
+    gives it (``first_*``).
 
+    Texts that embed identically (MiniLM is uncased) tie; the ``k`` nearest are in
+    ``np.argsort``'s order and the nearest alone is the first cached, as the published
+    figures were made (the threshold choice and the ceiling from the latter, the
+    precision-vs-hit-rate curves from the former).
+    """
+
+    cached: list[str]
+    queries: list[str]
+    qv: np.ndarray
+    cv: np.ndarray
+    top: np.ndarray  # (queries, k) indices into ``cached``
+    cos: np.ndarray  # (queries, k)
+    right: np.ndarray  # (queries, k) bool
+    first_cos: np.ndarray  # (queries,)
+    first_right: np.ndarray  # (queries,) bool
+
+
+def nearest(pairs: Sequence[LabelledPair], store: VectorStore, groups: Groups, k: int = 4) -> Nearest:
+    """``Nearest`` for ``pairs`` under ``store``'s vectors."""
     cached = list(dict.fromkeys(p.q1 for p in pairs))
     queries = [p.q2 for p in pairs]
-    sims = store(queries) @ store(cached).T
-    top = sims.argmax(axis=1)
-    cos = sims[np.arange(len(queries)), top]
-    right = np.array([groups.same(q, cached[j]) for q, j in zip(queries, top, strict=True)])
-    return float(operating_points(cos, right, [target])[0][1])
+    qv, cv = store(queries), store(cached)
+    sims = qv @ cv.T
+    top = np.argsort(-sims, axis=1)[:, :k]
+    right = np.array([[groups.same(q, cached[j]) for j in row] for q, row in zip(queries, top, strict=True)])
+    first = sims.argmax(axis=1)
+    first_right = np.array([groups.same(q, cached[j]) for q, j in zip(queries, first, strict=True)], dtype=bool)
+    return Nearest(
+        cached, queries, qv, cv, top, np.take_along_axis(sims, top, axis=1), right.reshape(top.shape),
+        sims[np.arange(len(queries)), first], first_right,
+    )
+
+
+def fixed_thresholds(near: Nearest, targets: Sequence[float]) -> list[float]:
+    """Per target, the lowest cosine whose top-1 precision over ``near`` stays >= it."""
+    from .verify import operating_points
+
+    return [tau for _, tau in operating_points(near.first_cos, near.first_right, targets)]
 
 
 Row = tuple[bool, str | None, bool, bool, float]
@@ -279,51 +317,50 @@ def percent_table(rows: Sequence[dict[str, Any]]) -> str:
 Curve = tuple[np.ndarray, np.ndarray, float]
 
 
+def _curve(score: np.ndarray, right: np.ndarray) -> Curve:
+    """Precision against hit rate as a threshold on ``score`` sweeps, and the area under it."""
+    order = np.argsort(-score)
+    r = right[order].astype(float)
+    k = np.arange(1, len(r) + 1)
+    hit_rate = k / len(r)
+    precision = np.cumsum(r) / k
+    # trapezoids between the points, plus the rectangle up to the first one (NumPy 1.x has no trapezoid)
+    area = float(np.sum(np.diff(hit_rate) * (precision[1:] + precision[:-1]) / 2) + precision[0] * hit_rate[0])
+    return hit_rate, precision, area
+
+
+def cosine_curves(near: Nearest) -> tuple[Curve, Curve, Curve]:
+    """Fixed cosine's curve, and the two bounds no ranking passes: every right answer
+    ranked first, served from the nearest entry (a cosine gate's choice) or from any of
+    the ``k`` nearest (the verifier's)."""
+    first = near.right[:, 0]
+    anywhere = np.any(near.right, axis=1).astype(bool)
+    return _curve(near.cos[:, 0], first), _curve(first.astype(float), first), _curve(anywhere.astype(float), anywhere)
+
+
+def verifier_curve(near: Nearest, verifier: Any, profiles: tuple[list[Any], list[Any]] | None = None) -> Curve:
+    """The curve of ``verifier`` serving, per query, its most probable of the ``k`` nearest;
+    ``profiles`` (of ``near.queries``, of ``near.cached``) when already made."""
+    from ._features import profiles as make_profiles
+
+    qprof, cprof = profiles or (make_profiles(near.queries), make_profiles(near.cached))
+    best_p = np.zeros(len(near.queries))
+    sem_right = np.zeros(len(near.queries), dtype=bool)
+    for i, row in enumerate(near.top):
+        for r, j in enumerate(row):
+            p = verifier.probability(qprof[i], cprof[j], float(near.cos[i, r]), near.qv[i], near.cv[j])
+            if p > best_p[i]:
+                best_p[i] = p
+                sem_right[i] = near.right[i, r]
+    return _curve(best_p, sem_right)
+
+
 def sweep_curves(
     pairs: Sequence[LabelledPair], store: VectorStore, groups: Groups, verifier: Any
 ) -> tuple[Curve, Curve, Curve, Curve]:
-    """Precision vs hit rate as the decision threshold sweeps, for a verifier and for fixed
-    cosine, and the two bounds no ranking passes: every right answer ranked first, served
-    from the nearest entry (a cosine gate's choice) or from the 4 nearest (the verifier's)."""
-    from ._features import profiles
-
-    cached = list(dict.fromkeys(p.q1 for p in pairs))
-    queries = [p.q2 for p in pairs]
-    qv, cv = store(queries), store(cached)
-    sims = qv @ cv.T
-    top = np.argsort(-sims, axis=1)[:, :4]
-    cprof = dict(zip(cached, profiles(cached), strict=True))
-    qprof = profiles(queries)
-    best_p = np.zeros(len(queries))
-    sem_right = np.zeros(len(queries), dtype=bool)
-    any_right = np.zeros(len(queries), dtype=bool)
-    for i, q in enumerate(queries):
-        for j in top[i]:
-            right = groups.same(q, cached[j])
-            any_right[i] |= right
-            p = verifier.probability(qprof[i], cprof[cached[j]], float(sims[i, j]), qv[i], cv[j])
-            if p > best_p[i]:
-                best_p[i] = p
-                sem_right[i] = right
-    cos = sims[np.arange(len(queries)), top[:, 0]]
-    cos_right = np.array([groups.same(q, cached[j]) for q, j in zip(queries, top[:, 0], strict=True)])
-
-    def curve(score: np.ndarray, right: np.ndarray) -> Curve:
-        order = np.argsort(-score)
-        r = right[order].astype(float)
-        k = np.arange(1, len(r) + 1)
-        hit_rate = k / len(r)
-        precision = np.cumsum(r) / k
-        # trapezoids between the points, plus the rectangle up to the first one (NumPy 1.x has no trapezoid)
-        area = float(np.sum(np.diff(hit_rate) * (precision[1:] + precision[:-1]) / 2) + precision[0] * hit_rate[0])
-        return hit_rate, precision, area
-
-    return (
-        curve(best_p, sem_right),
-        curve(cos, cos_right),
-        curve(cos_right.astype(float), cos_right),
-        curve(any_right.astype(float), any_right),
-    )
+    """``verifier_curve`` and ``cosine_curves`` over the warm stream of ``pairs``."""
+    near = nearest(pairs, store, groups)
+    return (verifier_curve(near, verifier), *cosine_curves(near))
 
 
 @dataclass
@@ -356,8 +393,7 @@ def load(d: Path, *, quick: bool = False) -> Prepared:
 
 def choose_thresholds(prep: Prepared, store: VectorStore) -> Prepared:
     """The fixed-cosine thresholds for precision 0.95 and 0.99 on the 'choose' half."""
-    prep.thr95 = fixed_threshold_for(prep.choose, store, prep.groups, 0.95)
-    prep.thr99 = fixed_threshold_for(prep.choose, store, prep.groups, 0.99)
+    prep.thr95, prep.thr99 = fixed_thresholds(nearest(prep.choose, store, prep.groups), [0.95, 0.99])
     return prep
 
 
@@ -446,20 +482,21 @@ def run_workloads(
         log(str(out.warm[-1]))
     if extra_warm is not None:
         out.warm += extra_warm(cached, queries)
-    sims = store(queries) @ store(cached).T
-    top1 = sims.argmax(axis=1)
-    nearest_right = float(np.mean([groups.same(q, cached[j]) for q, j in zip(queries, top1, strict=True)]))
+    near = nearest(report, store, groups)
+    nearest_right = float(near.first_right.mean())
     out.warm.append({
         **out.warm[0], "system": "ceiling: nearest entry, served only when right", "hit rate": nearest_right,
         "correct hits": nearest_right, "wrong hits": 0.0, "precision": 1.0,
         "p50 us": float("nan"), "p99 us": float("nan"), "note": "oracle",
     })
-    for label, verifier in (verifiers or {}).items():
-        sem, cosc, best1, best4 = sweep_curves(report, store, groups, verifier)
-        out.curves[label] = sem
-        out.curves["fixed cosine"] = cosc
-        out.curves["perfect ranking, nearest"] = best1
-        out.curves["perfect ranking, 4 nearest"] = best4
+    if verifiers:
+        from ._features import profiles
+
+        made = (profiles(near.queries), profiles(near.cached))
+        for label, verifier in verifiers.items():
+            out.curves[label] = verifier_curve(near, verifier, made)
+        names = ("fixed cosine", "perfect ranking, nearest", "perfect ranking, 4 nearest")
+        out.curves.update(zip(names, cosine_curves(near), strict=True))
     main = [s for s in systems if s.main]
     # 2. cold stream
     questions = list(dict.fromkeys(t for p in report for t in (p.q1, p.q2)))

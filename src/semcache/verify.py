@@ -188,9 +188,9 @@ def _logit_upper_bound(w: np.ndarray, cosine: float) -> float:
 
 
 class _Hot(NamedTuple):
-    """What ``CalibratedVerifier.decide`` reads on every call (unpacked by position there)."""
+    """What ``CalibratedVerifier.decide`` reads on every call (unpacked by position there);
+    made once per verifier object, whose target (a frozen field) never changes."""
 
-    target: float
     threshold: float
     min_cosine: float
     model: np.ndarray  # packed by ``scoring_model``
@@ -372,9 +372,7 @@ class CalibratedVerifier:
     def _hot_state(self) -> _Hot:
         """What ``decide`` reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        hot = _Hot(
-            self.target_precision, self.threshold, self.min_cosine, model, idf, self.reads_shingles, self.head is None
-        )
+        hot = _Hot(self.threshold, self.min_cosine, model, idf, self.reads_shingles, self.head is None)
         object.__setattr__(self, "_hot", hot)
         return hot
 
@@ -388,10 +386,7 @@ class CalibratedVerifier:
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
-        hot = self.__dict__.get("_hot")
-        if hot is None or hot[0] != self.target_precision:
-            hot = self._hot_state()
-        _, tau, floor, model, idf, shingles, plain = hot
+        tau, floor, model, idf, shingles, plain = self.__dict__.get("_hot") or self._hot_state()
         if len(candidates) == 1:  # (the common case: no comprehension)
             passing = [0] if candidates[0].cosine >= floor else []
         else:
@@ -409,14 +404,14 @@ class CalibratedVerifier:
             cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
         cosines = [candidates[i].cosine for i in passing]
         qp = profile(query, shingles=shingles)  # (3-grams only when the model reads them)
-        if self.head is None:
+        if plain:
             # a probability that stays below tau needs no long-prompt guard (see logistic)
             low = tau - _CLOSE
             probs = [logistic(qp, cp, c, model, idf, at_least=low) for cp, c in zip(cps, cosines, strict=True)]
         else:
             vectors = [candidates[i].vector for i in passing]
             probs = self._head_probabilities(qp, cps, cosines, query_vector, vectors, model, idf).tolist()
-        if _close_call(probs, tau, _CLOSE if self.head is None else _CLOSE_HEAD):
+        if _close_call(probs, tau, _CLOSE if plain else _CLOSE_HEAD):
             # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
             # a head): only a probability this close to the threshold or to a rival
             # could be decided otherwise, so such calls are made by the reference.
@@ -561,7 +556,7 @@ def load_default_verifier(
     for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
     ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
     better (benchmarks/RESULTS.md) and costs more per lookup that reaches the verifier
-    (p99 146 against 48 us in benchmarks/hit_rate.py's QQP warm stream).
+    (p99 145 against 52 us in benchmarks/hit_rate.py's QQP warm stream).
     """
     _check_unit(target_precision, "target_precision", open_interval=True)
     if not head:
@@ -690,6 +685,12 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
+def _lowest_accepted(scores: np.ndarray, cosines: np.ndarray, tau: float) -> float | None:
+    """The lowest cosine among the pairs whose score reaches ``tau`` (None: none does)."""
+    accepted = cosines[scores >= tau]
+    return float(accepted.min()) if accepted.size else None
+
+
 def served_minima(
     scores: np.ndarray, cosines: np.ndarray, points: Sequence[tuple[float, float]]
 ) -> tuple[tuple[float, float], ...]:
@@ -697,8 +698,8 @@ def served_minima(
     (1.0 where it accepts none): where the verifier really serves (``served_cosines``)."""
     out: list[tuple[float, float]] = []
     for target, tau in points:
-        accepted = cosines[scores >= tau]
-        out.append((float(target), float(accepted.min()) if accepted.size else 1.0))
+        lowest = _lowest_accepted(scores, cosines, tau)
+        out.append((float(target), 1.0 if lowest is None else lowest))
     return tuple(out)
 
 
@@ -716,8 +717,8 @@ def cosine_floors(
     Floors never fall as the target rises; candidate search need not look below them."""
     out: list[tuple[float, float]] = []
     for target, tau in points:
-        accepted = cosines[scores >= tau]
-        floor = float(accepted.min()) - margin if accepted.size else 1.0
+        served = _lowest_accepted(scores, cosines, tau)
+        floor = 1.0 if served is None else served - margin
         floor = max(floor, (lowest or {}).get(target, 0.0), out[-1][1] if out else 0.0)
         out.append((float(target), floor))
     return tuple(out)
@@ -804,7 +805,7 @@ def calibrate(
         scores = _sigmoid(xh @ wh)
         points = operating_points(scores, y, TARGET_GRID, min_hits=10)
     accepted = cos[scores >= min(t for _, t in points)] if len(points) else cos
-    floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - 0.02))
+    floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - FLOOR_MARGIN))
     floor = min(floor, base.floor) if not do_refit else floor
     return CalibratedVerifier(
         weights=tuple(float(v) for v in wh[:-1]),

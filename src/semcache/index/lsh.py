@@ -85,6 +85,15 @@ class LSHPlan:
     recall: float
     cost_ns: float
 
+    @property
+    def probes(self) -> int:
+        """Buckets probed per lookup: every key within ``probe_radius`` bits, per band."""
+        return _probes(self.bits, self.probe_radius)
+
+
+def _probes(bits: int, probe_radius: int) -> int:
+    return (64 // bits) * sum(math.comb(bits, i) for i in range(probe_radius + 1))
+
 
 def plan_lsh(min_cosine: float, n: int, recall: float = 0.99, recall_at: float | None = None) -> LSHPlan:
     """The cheapest plan at ``n`` entries whose recall at ``min_cosine`` reaches ``recall``.
@@ -102,7 +111,7 @@ def plan_lsh(min_cosine: float, n: int, recall: float = 0.99, recall_at: float |
     for bits, max_r in _LAYOUTS:
         for r in range(max_r + 1):
             got = lsh_recall(min_cosine, r, bits) * (1.0 - _HAMMING_LOSS)
-            probes = (64 // bits) * sum(math.comb(bits, i) for i in range(r + 1))
+            probes = _probes(bits, r)
             cost = probes * _PROBE_COST + max(n, 1) * probes / (1 << bits) * _SCAN_COST
             plan = LSHPlan(bits, r, radius, got, cost)
             plans.append(plan)

@@ -243,17 +243,16 @@ def _insertion_sort(s: np.ndarray, lo: int, hi: int) -> None:
 
 
 @jit()
-def _sort(s: np.ndarray) -> None:
-    """Sort in place: quicksort (median of three) down to runs of 16, then insertion sort.
+def _sort(s: np.ndarray, first: int, end: int) -> None:
+    """Sort s[first:end] in place: quicksort (median of three) down to runs of 16, then
+    insertion sort (by index range: no array view).
 
     np.sort costs about 0.4 us of set-up, more than sorting a short text's words.
     """
-    n = s.shape[0]
-    if n > 16:
+    if end - first > 16:
         stack = np.empty(128, np.int64)
-        top = 0
-        stack[0] = 0
-        stack[1] = n - 1
+        stack[0] = first
+        stack[1] = end - 1
         top = 2
         while top:
             top -= 2
@@ -289,7 +288,7 @@ def _sort(s: np.ndarray) -> None:
                     stack[top + 1] = j
                     lo = i
                 top += 2
-    _insertion_sort(s, 0, n)
+    _insertion_sort(s, first, end)
 
 
 @jit()
@@ -298,10 +297,7 @@ def _sort_unique_range(s: np.ndarray, lo: int, hi: int) -> int:
     n = hi - lo
     if n < 2:
         return n
-    if n <= 16:
-        _insertion_sort(s, lo, hi)
-    else:
-        _sort(s[lo:hi])
+    _sort(s, lo, hi)
     m = 1
     for k in range(lo + 1, hi):
         if s[k] != s[lo + m - 1]:
@@ -613,10 +609,33 @@ def profile_bytes(
     plain symbol (see ``plain_utf8``): such text needs Unicode rules."""
     if not plain_utf8(buf, symbols):
         return np.empty(0, np.uint64)
+    starts, ends, ntok = _ascii_words(buf)
+    out: np.ndarray = _profile_of_words(buf, starts, ends, ntok, has_simhash, simhash, tables, with_shingles)
+    return out
+
+
+@jit()
+def _ascii_words(buf: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """The word spans of ASCII text (see ``_tokenize_ascii``) and their count."""
     n = len(buf)
     starts = np.empty(n // 2 + 1, np.int64)
     ends = np.empty(n // 2 + 1, np.int64)
-    ntok = _tokenize_ascii(buf, starts, ends)
+    return starts, ends, _tokenize_ascii(buf, starts, ends)
+
+
+@jit()
+def _profile_of_words(
+    buf: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    ntok: int,
+    has_simhash: bool,
+    simhash: np.uint64,
+    tables: np.ndarray,
+    with_shingles: bool,
+) -> np.ndarray:
+    """``profile_bytes`` once the text is known to be plain and split into words."""
+    n = len(buf)
     has_pct = False
     for p in range(n):
         if buf[p] == 37:
@@ -652,17 +671,8 @@ def profile_codepoints(
         cp = np.int64(cps[p])
         if cp >= 128 and (digits[cp >> 6] >> np.uint64(cp & 63)) & _U1 != _U0:
             return np.empty(0, np.uint64)
-    starts = np.empty(n // 2 + 1, np.int64)
-    ends = np.empty(n // 2 + 1, np.int64)
-    ntok = 0
-    s = 0
-    for p in range(n + 1):
-        if p == n or cps[p] == _SPACE:
-            if p > s:
-                starts[ntok] = s
-                ends[ntok] = p
-                ntok += 1
-            s = p + 1
+    starts, ends = _spans(cps)
+    ntok = starts.shape[0]
     if not has_simhash:
         simhash = _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
     ents = hash_strings(ecps, n_ent)
@@ -877,6 +887,14 @@ def order_swap(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @jit()
+def _over_limit(model: np.ndarray, n_words: int) -> bool:
+    """Whether a text of ``n_words`` words calls for the long-prompt guard under
+    ``model`` (packed as for ``logistic``: its last entry is the limit, < 0: none)."""
+    limit = model[FEATURES + 1]
+    return bool(limit >= 0.0 and n_words > limit)
+
+
+@jit()
 def linear_logit(
     a: np.ndarray,
     b: np.ndarray,
@@ -892,8 +910,7 @@ def linear_logit(
 
     ``model`` is packed as for ``logistic``.
     """
-    limit = model[FEATURES + 1]
-    if limit >= 0.0 and max(a[N_WORDS], b[N_WORDS]) > limit:
+    if _over_limit(model, max(a[N_WORDS], b[N_WORDS])):
         return np.nan
     pair_features(a, b, cosine, keys, vals, out)
     z = 0.0
@@ -945,14 +962,16 @@ def logistic_bytes(
     model weighs them (a feature of weight 0 adds exactly 0 to the logit), and its
     profile is not kept. -2.0 when the text needs the Unicode path (see
     ``profile_bytes``), -1.0 as for ``logistic`` when the long-prompt guard must be
-    checked; the caller then takes the general path (at once when the cached prompt alone
-    is long enough for the guard: the query's profile would be made for nothing)."""
-    limit = model[FEATURES + 1]
-    if limit >= 0.0 and b[N_WORDS] > limit:
+    checked; the caller then takes the general path (decided from the word counts,
+    before the query's profile is made: it would be made for nothing)."""
+    if _over_limit(model, b[N_WORDS]):
         return -1.0
-    a = profile_bytes(buf, model[X_SIMHASH] == 0.0, _U0, tables, symbols, model[X_CHARS] != 0.0)
-    if a.shape[0] == 0:
+    if not plain_utf8(buf, symbols):
         return -2.0
+    starts, ends, ntok = _ascii_words(buf)
+    if _over_limit(model, ntok):
+        return -1.0
+    a = _profile_of_words(buf, starts, ends, ntok, model[X_SIMHASH] == 0.0, _U0, tables, model[X_CHARS] != 0.0)
     p: float = logistic(a, b, cosine, keys, vals, model)
     return p
 
