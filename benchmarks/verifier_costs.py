@@ -8,9 +8,10 @@ cosine 0.97 so that it passes the floor and is scored:
 * the same on arena-hard prompts (real chat prompts, 136 characters at the median,
   up to 9 000: long ones take the long-prompt guard), the two prompts of a cluster
   as query and candidate, with its p99 over the pairs;
+* the same on the QQP dev pairs whose query needs the Unicode path (letters beyond
+  ASCII: accents, other scripts), with its p99;
 * ``profile(query)`` alone (what the general path makes first), and on the longest
-  arena-hard prompt that needs the Unicode (regular-expression) path, with the two
-  regular expressions that cost most there;
+  arena-hard prompt that needs the Unicode path;
 * bytes of profile data per question, with and without the character 3-grams
   (``profile(..., shingles=False)``, what the cache stores when its verifier
   does not read them), and per arena-hard prompt.
@@ -59,15 +60,23 @@ def per_call_us(fn, items, runs: int = 5, q: float = 0.5) -> float:  # type: ign
     return statistics.median(values)
 
 
+def _unicode_path(text: str) -> bool:
+    """Whether a profile of ``text`` takes the Unicode path (its characters beyond ASCII
+    are not all plain symbols, or NFKC changes it)."""
+    return not text.isascii() and (not unicodedata.is_normalized("NFKC", text) or not _features._bytewise(text))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data")
     ap.add_argument("--pairs", type=int, default=2000)
     args = ap.parse_args()
     d = data_dir(args.data)
-    pairs = read_qqp(d / "qqp" / "dev.tsv")[: args.pairs]
+    dev = read_qqp(d / "qqp" / "dev.tsv")
+    pairs = dev[: args.pairs]
     v = load_default_verifier(0.95)
     items = [(p.q2, [Candidate(p.q1, 0.97, profile(p.q1))]) for p in pairs]
+    wide = [(p.q2, [Candidate(p.q1, 0.97, profile(p.q1))]) for p in dev if _unicode_path(p.q2)]
     arena_rows = read_arena(d)
     arena = [prompt for _, prompt in arena_rows]
     by_cluster: dict[str, list[str]] = {}
@@ -84,17 +93,18 @@ def main() -> None:
         "arena-hard query characters, median / max": f"{statistics.median(lengths):.0f} / {max(lengths)}",
         "decide, arena-hard prompts, p50 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items),
         "decide, arena-hard prompts, p99 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), arena_items, q=0.99),
+        "QQP dev pairs whose query takes the Unicode path": len(wide),
+        "decide, Unicode-path queries, p50 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), wide),
+        "decide, Unicode-path queries, p99 (us)": per_call_us(lambda it: v.decide(it[0], it[1]), wide, q=0.99),
         "profile(query) (us)": per_call_us(lambda it: profile(it[0]), items),
     }
-    # the Unicode (regular-expression) path of a profile, on the longest prompt that takes it
-    unicode_texts = [t for t in arena if not unicodedata.is_normalized("NFKC", t) or not _features._bytewise(t)]
+    # the Unicode path of a profile, on the longest prompt that takes it
+    unicode_texts = [t for t in arena if _unicode_path(t)]
     if unicode_texts:
         longest = max(unicode_texts, key=len)
-        folded = unicodedata.normalize("NFKC", longest).casefold()
-        once = [longest]
-        out[f"profile of the longest Unicode-path prompt ({len(longest)} characters) (us)"] = per_call_us(profile, once)
-        out["  of which names (_entities) (us)"] = per_call_us(_features._entities, once)
-        out["  of which the word split (us)"] = per_call_us(_features._WORD.findall, [folded])
+        out[f"profile of the longest Unicode-path prompt ({len(longest)} characters) (us)"] = per_call_us(
+            profile, [longest]
+        )
     questions = list(dict.fromkeys(p.q1 for p in read_qqp(d / "qqp" / "train.tsv")[:20_000]))
     for label, texts in (("QQP train question", questions), ("arena-hard prompt", arena)):
         out[f"profile data per {label}, bytes"] = float(np.mean([profile(t).data.nbytes for t in texts]))

@@ -41,6 +41,9 @@ ODD_WORDS = [
     # symbols beyond ASCII that the byte-wise path reads (and some that it must not)
     "\u2019", "\u201cQuoted\u201d", "\u2014", "\u2026", "\U0001f600", "\u20ac5", "\u00a9",
     "\u0345", "e\u0301", "\u00a0", "\u2028", "Don\u2019t", "\u00bfQu\u00e9?",
+    # names whose letters go beyond ASCII (folded apart), capitals and digits beyond ASCII
+    "GmbH\u00e4", "iPh\u00f6ne", "McD\u00f6nald", "Jos\u00e9", "X\u00c6", "A\u00c9b", "Ab\u0663",
+    "\u01c5ab", "Q\u2160", "\u1e9e", "\u0130", "K\u212a",
 ]
 NUMBERS = [
     "0", "00", "007", "3", "10", "1999", "2014", "2199", "2200", "0999", "1000", "12345",
@@ -48,7 +51,7 @@ NUMBERS = [
 ]
 SEPARATORS = [
     " ", " ", " ", "  ", "", "\n", ". ", ", ", "? ", "! ", ": ", "; ", '"', "\t", " - ",
-    " \u2014 ", "\u2019", "\u201d ", "\u2026 ", "\U0001f642",
+    " \u2014 ", "\u2019", "\u201d ", "\u2026 ", "\U0001f642", ".\u00a0", "\u3000", "!\u2029", "\u0085", ":\u1680",
 ]
 
 word = st.one_of(
@@ -141,6 +144,43 @@ def test_profile_equals_the_compacted_reference(text: str) -> None:
     assert np.array_equal(fast.data, F.compact(ref))
     assert fast.tokens == ref.tokens
     assert fast.n_words == ref.n_words and fast.simhash == ref.simhash
+
+
+any_character = st.one_of(
+    st.characters(blacklist_categories=("Cs",)),
+    st.sampled_from(list("AZaz09_'. \n\"!?:;%\u00c9\u00e9\u00dc\u0130\u212a")),
+)
+
+
+@SETTINGS
+@given(st.lists(any_character, max_size=30).map("".join))
+def test_the_unicode_path_equals_the_reference_on_any_characters(text: str) -> None:
+    fast = F.profile(text)
+    assert np.array_equal(fast.data, F.compact(F.profile_reference(text)))
+    assert fast.tokens == F.profile_reference(text).tokens
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Comment r\u00e9initialiser mon mot de passe ?", "Comment puis-je r\u00e9initialiser mon mot de passe ?"),
+        (  # Russian
+            "\u041a\u0430\u043a \u0441\u0431\u0440\u043e\u0441\u0438\u0442\u044c "
+            "\u043f\u0430\u0440\u043e\u043b\u044c?",
+            "\u041a\u0430\u043a \u044f \u043c\u043e\u0433\u0443 \u0441\u0431\u0440\u043e\u0441\u0438\u0442\u044c "
+            "\u043f\u0430\u0440\u043e\u043b\u044c?",
+        ),
+        ("\u5982\u4f55\u91cd\u7f6e\u6211\u7684\u5bc6\u7801\uff1f", "\u600e\u6837\u91cd\u7f6e\u5bc6\u7801\uff1f"),
+        ("Wie viel kostet ein Ticket nach Z\u00fcrich?", "Was kostet ein Ticket nach Z\u00fcrich?"),
+    ],
+)
+def test_text_beyond_ascii_takes_the_one_call_path(query: str, cached: str) -> None:
+    """Accents and other scripts are scored by one kernel call, as plain text is."""
+    model, table = DEFAULT._fast_state()
+    cp = F.profile(cached, shingles=False)
+    got = F.query_logistic(query, cp, 0.97, model, table)
+    assert got >= 0.0
+    assert got == F.logistic(F.profile(query), cp, 0.97, model, table)
 
 
 @SETTINGS
@@ -239,12 +279,11 @@ def test_query_logistic_equals_logistic_of_the_profile(
     cp = F.profile(c)
     got = F.query_logistic(q, cp, float(cosine), model, table)
     want = F.logistic(F.profile(q), cp, float(cosine), model, table)
-    if got == -1.0:  # only where the general path is needed: Unicode rules or the long-prompt guard
-        plain = (q.isascii() or unicodedata.is_normalized("NFKC", q)) and F._load().profile_bytes(
-            q.encode("utf-8", "surrogatepass"), False, F._ZERO, F._TABLES, F._SYMBOL_BITS
-        ).shape[0] > 0
+    if got == -1.0:  # only where the general path is needed: a name or digit beyond ASCII, or the guard
+        folded = F._codepoints(unicodedata.normalize("NFKC", q).casefold())
+        kernel = F._load().profile_codepoints(F._codepoints(q), folded, b"", True, F._ZERO, F._TABLES, F._PROPS)
         guard = long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words
-        assert not plain or guard
+        assert kernel.shape[0] <= 1 or guard
     else:
         assert got == want
         if not weigh_chars:  # against a stored profile without its 3-grams too
@@ -357,8 +396,25 @@ def test_plain_symbols_are_the_characters_no_regex_rule_sees() -> None:
     rule = re.compile(r"[\w\s\ud800-\udfff\u0345]")
     want = np.array([rule.match(chr(i)) is None for i in range(0x110000)])
     assert np.array_equal(bits[0x80:], want[0x80:])
-    digits = np.unpackbits(F._DIGIT_BITS.view(np.uint8), bitorder="little").astype(bool)
-    assert np.array_equal(digits, [chr(i).isdigit() for i in range(0x110000)])
+
+
+def test_code_point_properties_are_pythons() -> None:
+    """The Unicode path's bitsets say of each character what ``str`` (and so ``re``'s
+    ``[^\\W_]`` and ``\\s``) says."""
+    F._load()
+    k = F._K
+    assert k is not None
+
+    def row(i: int) -> np.ndarray:
+        return np.unpackbits(F._PROPS[i].view(np.uint8), bitorder="little").astype(bool)
+
+    chars = [chr(i) for i in range(0x110000)]
+    for index, method in ((k.U_ALNUM, str.isalnum), (k.U_UPPER, str.isupper), (k.U_SPACE, str.isspace),
+                          (k.U_DIGIT, str.isdigit)):
+        assert np.array_equal(row(index), [method(c) for c in chars]), method.__name__
+    word, space = re.compile(r"[^\W_]"), re.compile(r"\s")
+    assert np.array_equal(row(k.U_ALNUM), [word.match(c) is not None for c in chars])
+    assert np.array_equal(row(k.U_SPACE), [space.match(c) is not None for c in chars])
 
 
 def test_importing_features_loads_no_numba() -> None:

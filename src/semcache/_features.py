@@ -17,10 +17,13 @@ profile is one uint64 array of sorted hashes and codes
 (``semcache.kernels.lexical``), made and compared by Numba kernels. They give
 the same vector (to rounding) except when two different words share a 64-bit
 hash. A text whose characters beyond ASCII are all symbols (curly quotes,
-dashes, emoji) is read byte by byte by one kernel call; other text is folded
-and split in Python (NFKC, one regex each for words and names) and hashed by a
-kernel; text with non-ASCII digits is profiled by the reference and compacted.
-The kernels load on first use, so importing this module imports no Numba.
+dashes, emoji) is read byte by byte by one kernel call; other text (accents,
+other scripts) is folded in Python (NFKC, casefold) and read as code points by
+one kernel call, which takes Unicode's word, space, capital and digit classes
+as bitsets built from Python's own ``str`` methods. Only a name with letters
+beyond ASCII is folded in Python, and text with digits beyond ASCII is
+profiled by the reference and compacted. The kernels load on first use, so
+importing this module imports no Numba.
 """
 
 from __future__ import annotations
@@ -376,7 +379,7 @@ def order_swap_reference(a: ReferenceProfile, b: ReferenceProfile) -> bool:
 _K: ModuleType | None = None  # semcache.kernels.lexical, once loaded
 _TABLES = np.zeros(0, np.uint64)
 _SYMBOL_BITS = np.zeros(0, np.uint64)
-_DIGIT_BITS = np.zeros(0, np.uint64)
+_PROPS = np.zeros((0, 0), np.uint64)  # code-point property bitsets (kernels.lexical.U_*)
 _ZERO = np.uint64(0)
 _NOT_WORD_CHARS = re.compile(r"[A-Z'\x00]")  # a key holding one of these is never a word
 
@@ -444,14 +447,14 @@ def _make_tables(k: ModuleType) -> np.ndarray:
 
 def _load() -> ModuleType:
     """The lexical kernels and the word tables, loaded on first use."""
-    global _K, _TABLES, _SYMBOL_BITS, _DIGIT_BITS  # noqa: PLW0603
+    global _K, _TABLES, _SYMBOL_BITS, _PROPS  # noqa: PLW0603
     if _K is None:
         from .kernels import lexical
 
         assert FEATURE_NAMES[lexical.X_SIMHASH] == "simhash_distance"
         assert FEATURE_NAMES[lexical.X_CHARS] == "char_jaccard"
         _TABLES = _make_tables(lexical)
-        _SYMBOL_BITS, _DIGIT_BITS = _code_point_bits()
+        _SYMBOL_BITS, _PROPS = _code_point_bits(lexical)
         _K = lexical
     return _K
 
@@ -493,7 +496,7 @@ class TextProfile:
             if _bytewise(self.text):
                 self._joined = _load().joined_ascii(self.text.encode())
             else:
-                self._joined = _codepoints(" ".join(_tokens(self.text)))
+                self._joined = _load().joined_codepoints(_codepoints(_fold(self.text)), _PROPS)
         return self._joined
 
     @property
@@ -510,27 +513,31 @@ class TextProfile:
         return f"TextProfile({self.text!r}, n_words={self.n_words})"
 
 
-def _tokens(text: str) -> list[str]:
-    return [w.replace("'", "") for w in _WORD.findall(_fold(text))]
-
-
 def _codepoints(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
-def _code_point_bits() -> tuple[np.ndarray, np.ndarray]:
+def _code_point_bits(k: ModuleType) -> tuple[np.ndarray, np.ndarray]:
     """Bitsets over all code points: the plain symbols (neither word (``\\w``) nor
     space (``\\s``) characters, nor surrogates, nor U+0345, the one other character
-    that case folding changes but NFKC keeps), and the digits (``str.isdigit``)."""
+    that case folding changes but NFKC keeps), and the rows ``k.U_*`` of what Python's
+    ``str`` methods say of each character (NumPy's string functions follow them)."""
     chars = np.arange(0x110000, dtype=np.uint32).view("<U1")
-    other = np.char.isalnum(chars) | np.char.isspace(chars)
+    alnum = np.char.isalnum(chars)
+    space = np.char.isspace(chars)
+    other = alnum | space
     other[0xD800:0xE000] = True
     other[0x345] = True
 
     def bits(mask: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.packbits(mask, bitorder="little").view(np.uint64))
+        return np.packbits(mask, bitorder="little").view(np.uint64)
 
-    return bits(~other), bits(np.char.isdigit(chars))
+    props = np.empty((k.U_ROWS, 0x110000 // 64), np.uint64)
+    props[k.U_ALNUM] = bits(alnum)
+    props[k.U_UPPER] = bits(np.char.isupper(chars))
+    props[k.U_SPACE] = bits(space)
+    props[k.U_DIGIT] = bits(np.char.isdigit(chars))
+    return np.ascontiguousarray(bits(~other)), props
 
 
 def _bytewise(text: str) -> bool:
@@ -595,24 +602,16 @@ def _profile(text: str, simhash: np.uint64 | None, shingles: bool = True) -> Tex
         if data.shape[0]:
             return TextProfile(text, data)
     norm = unicodedata.normalize("NFKC", text).casefold()
-    joined = " ".join(_WORD.findall(norm)).replace("'", "")
-    ents = _entities(text)
-    cps = _codepoints(joined)
-    data = k.profile_codepoints(
-        cps,
-        _codepoints("\x00".join(ents)),
-        len(ents),
-        "%" in text,
-        norm.encode() if not given else b"",
-        given,
-        sim,
-        _TABLES,
-        _DIGIT_BITS,
-        shingles,
-    )
+    text_cps, cps, norm_utf8 = _codepoints(text), _codepoints(norm), norm.encode() if not given else b""
+    data = k.profile_codepoints(text_cps, cps, norm_utf8, given, sim, _TABLES, _PROPS, shingles)
+    if data.shape[0] == 1:  # a name with letters beyond ASCII: folded as the reference folds it
+        ents, odd = k.entities_codepoints(text_cps, _PROPS)
+        folded = [_fold(text[a:b]).replace("'", "") for a, b in odd.reshape(-1, 2).tolist()]
+        ents = np.concatenate([ents, _hash_strings(folded)])
+        data = k.profile_folded(cps, ents, "%" in text, norm_utf8, given, sim, _TABLES, _PROPS, shingles)
     if not data.shape[0]:  # digits beyond ASCII: built from the reference (3-grams kept)
         data = compact(profile_reference(text, None if simhash is None else int(simhash)))
-    return TextProfile(text, data, cps)
+    return TextProfile(text, data)
 
 
 def profile(text: str, simhash: int | None = None, *, shingles: bool = True) -> TextProfile:
@@ -739,16 +738,21 @@ def logistic(
 
 def query_logistic(query: str, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable) -> float:
     """``logistic(profile(query), c, cosine, model, idf)`` in one kernel call, for the
-    common lookup (one candidate, plain text): the query's profile is not kept.
-    -1.0 when the text needs the Unicode path or the long-prompt guard applies (the
-    caller then takes the general path)."""
+    common lookup (one candidate): the query's profile is not kept.
+    -1.0 when the query's profile needs Python (a name or a digit beyond ASCII) or the
+    long-prompt guard applies (the caller then takes the general path)."""
     k = _K or _load()
     if type(cosine) is not float and not isinstance(cosine, float | int):
         return -1.0  # (a float32 cosine is scored in its own type by ``logistic``)
-    if not query.isascii() and not unicodedata.is_normalized("NFKC", query):
-        return -1.0
-    buf = query.encode("utf-8", "surrogatepass")
-    p: float = k.logistic_bytes(buf, c.data, float(cosine), _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
+    if query.isascii() or unicodedata.is_normalized("NFKC", query):
+        buf = query.encode("utf-8", "surrogatepass")
+        p: float = k.logistic_bytes(buf, c.data, float(cosine), _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
+        if p != -2.0:
+            return p if p >= 0.0 else -1.0
+    norm = unicodedata.normalize("NFKC", query).casefold()
+    norm_utf8 = norm.encode() if model[k.X_SIMHASH] != 0.0 else b""
+    text, cps = _codepoints(query), _codepoints(norm)
+    p = k.logistic_codepoints(text, cps, norm_utf8, c.data, float(cosine), _TABLES, _PROPS, idf.keys, idf.vals, model)
     return p if p >= 0.0 else -1.0
 
 

@@ -32,18 +32,22 @@ from .simhash import _simhash_span
 __all__ = [
     "FEATURES",
     "HEADER",
+    "entities_codepoints",
     "fill_table",
     "hash_strings",
     "joined_ascii",
+    "joined_codepoints",
     "linear_logit",
     "logistic",
     "logistic_bytes",
+    "logistic_codepoints",
     "long_mismatch",
     "order_swap",
     "pair_features",
     "plain_utf8",
     "profile_bytes",
     "profile_codepoints",
+    "profile_folded",
 ]
 
 # header slots of a profile
@@ -648,36 +652,218 @@ def _profile_of_words(
     return out
 
 
+# -- text beyond ASCII: the same rules over code points -------------------------------
+# rows of the code-point property bitsets (built by ``semcache._features``; bit ``cp``
+# of a row is set iff Python says so of ``chr(cp)``)
+U_ALNUM = 0  # str.isalnum: the regex class [^\W_]
+U_UPPER = 1  # str.isupper
+U_SPACE = 2  # str.isspace: the regex class \s
+U_DIGIT = 3  # str.isdigit
+U_ROWS = 4
+
+
+@jit()
+def _has(props: np.ndarray, row: int, cp: int) -> bool:
+    found: bool = (props[row, cp >> 6] >> np.uint64(cp & 63)) & _U1 != _U0
+    return found
+
+
+@jit()
+def _tokenize_codepoints(cps: np.ndarray, props: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
+    """``_tokenize_ascii`` over code points, word characters by Unicode's rules."""
+    n = cps.shape[0]
+    ntok = 0
+    p = 0
+    while p < n:
+        if not _has(props, U_ALNUM, np.int64(cps[p])):
+            p += 1
+            continue
+        s = p
+        while p < n and _has(props, U_ALNUM, np.int64(cps[p])):
+            p += 1
+        if p + 1 < n and cps[p] == _APOS and _has(props, U_ALNUM, np.int64(cps[p + 1])):
+            p += 1
+            while p < n and _has(props, U_ALNUM, np.int64(cps[p])):
+                p += 1
+        starts[ntok] = s
+        ends[ntok] = p
+        ntok += 1
+    return ntok
+
+
+@jit()
+def _word_codepoint(props: np.ndarray, c: int) -> bool:
+    return c == 95 or _has(props, U_ALNUM, c)
+
+
+@jit()
+def _sentence_start_codepoints(cps: np.ndarray, p: int, props: np.ndarray) -> bool:
+    """``_sentence_start`` with the regex's Unicode ``\\s``."""
+    if p == 0:
+        return True
+    i = p - 1
+    while i >= 0 and _has(props, U_SPACE, np.int64(cps[i])):
+        if cps[i] == 10:
+            return True
+        i -= 1
+    return i >= 0 and cps[i] < 128 and _SENTENCE_END[cps[i]]
+
+
+@jit()
+def entities_codepoints(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The names in a text of any script (code points, unfolded): the hashes of those
+    that are ASCII, and the (start, end) spans of the others, which only Python can
+    fold (NFKC, casefold). The rules of ``_features._entities``: the name patterns are
+    ASCII ([A-Z], [a-z], [0-9]) while word characters, spaces, capitals and digits
+    follow Unicode."""
+    n = cps.shape[0]
+    out = np.empty(n // 2 + 1, np.uint64)
+    odd = np.empty(n + 2, np.int64)
+    m = 0
+    k_odd = 0
+    p = 0
+    while p < n:
+        c = np.int64(cps[p])
+        if not _word_codepoint(props, c):
+            p += 1
+            continue
+        r = p
+        while r < n and _word_codepoint(props, np.int64(cps[r])):
+            r += 1
+        e = -1
+        if p > 0 and cps[p - 1] == _APOS:
+            e = -1  # the lookbehind (?<![\w']) fails
+        elif _upper(c):
+            for k in range(p + 1, r):
+                if _upper(np.int64(cps[k])) or _digit(np.int64(cps[k])):
+                    e = r
+                    break
+            if e < 0:
+                k = p + 1
+                while k < r and (_lower_letter(np.int64(cps[k])) or _digit(np.int64(cps[k]))):
+                    k += 1
+                if k > p + 1:
+                    e = k
+        elif _lower_letter(c):
+            k = p
+            while k < n and _lower_letter(np.int64(cps[k])):
+                k += 1
+            if k < n and _upper(np.int64(cps[k])):
+                e = r
+        if e > 0:
+            keep = True
+            if _upper(c) and _sentence_start_codepoints(cps, p, props):
+                keep = False
+                for k in range(p, e):
+                    ck = np.int64(cps[k])
+                    if (k > p and _has(props, U_UPPER, ck)) or _has(props, U_DIGIT, ck):
+                        keep = True
+                        break
+            if keep:
+                ascii_only = True
+                for k in range(p, e):
+                    if cps[k] >= 128:
+                        ascii_only = False
+                        break
+                if ascii_only:
+                    out[m] = _hash_span(cps, p, e)
+                    m += 1
+                else:
+                    odd[k_odd] = p
+                    odd[k_odd + 1] = e
+                    k_odd += 2
+        p = r
+    return out[:m], odd[:k_odd]
+
+
 @jit()
 def profile_codepoints(
+    text: np.ndarray,
     cps: np.ndarray,
-    ecps: np.ndarray,
-    n_ent: int,
+    norm_utf8: bytes,
+    has_simhash: bool,
+    simhash: np.uint64,
+    tables: np.ndarray,
+    props: np.ndarray,
+    with_shingles: bool = True,
+) -> np.ndarray:
+    """The profile of a text of any script from its code points (uint32) as written
+    (``text``, for the names and the percent sign) and folded (``cps``: NFKC, casefold),
+    and the folded text in UTF-8 (for the SimHash unless given). Empty when a word holds a
+    digit beyond ASCII (such numbers follow Python's ``int`` and ``isdigit``); one slot
+    when a name holds a letter beyond ASCII (only Python folds it: see
+    ``entities_codepoints`` and ``profile_folded``)."""
+    ents, odd = entities_codepoints(text, props)
+    if odd.shape[0]:
+        return np.zeros(1, np.uint64)
+    has_pct = _has_pct(text)
+    out: np.ndarray = profile_folded(cps, ents, has_pct, norm_utf8, has_simhash, simhash, tables, props, with_shingles)
+    return out
+
+
+@jit()
+def _has_pct(text: np.ndarray) -> bool:
+    for p in range(text.shape[0]):  # noqa: SIM110 (a loop that Numba compiles plainly)
+        if text[p] == 37:
+            return True
+    return False
+
+
+@jit()
+def profile_folded(
+    cps: np.ndarray,
+    ents: np.ndarray,
     has_pct: bool,
     norm_utf8: bytes,
     has_simhash: bool,
     simhash: np.uint64,
     tables: np.ndarray,
-    digits: np.ndarray,
+    props: np.ndarray,
     with_shingles: bool = True,
 ) -> np.ndarray:
-    """The profile from folded words joined by spaces (``cps``, uint32 code points,
-    apostrophes removed), ``n_ent`` NUL-separated entities (``ecps``) and the
-    folded text in UTF-8 (for the SimHash unless given). Empty when a word holds a
-    digit beyond ASCII (bit set in the code-point bitset ``digits``): such numbers
-    follow Python's ``int`` and ``isdigit`` rules."""
-    n = cps.shape[0]
-    for p in range(n):
-        cp = np.int64(cps[p])
-        if cp >= 128 and (digits[cp >> 6] >> np.uint64(cp & 63)) & _U1 != _U0:
-            return np.empty(0, np.uint64)
-    starts, ends = _spans(cps)
-    ntok = starts.shape[0]
+    """``profile_codepoints`` given the hashes of the names (sorted here) and whether
+    the text holds a percent sign."""
+    starts, ends, ntok = _folded_words(cps, props)
+    if ntok < 0:
+        return np.empty(0, np.uint64)
     if not has_simhash:
         simhash = _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
-    ents = hash_strings(ecps, n_ent)
     out: np.ndarray = _build(cps, starts, ends, ntok, ents, has_pct, simhash, tables, with_shingles)
     return out
+
+
+@jit()
+def _folded_words(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The word spans of folded text (code points) and their count; -1 when a word
+    holds a digit beyond ASCII."""
+    n = cps.shape[0]
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    for p in range(n):
+        cp = np.int64(cps[p])
+        if cp >= 128 and _has(props, U_DIGIT, cp):
+            return starts, ends, -1
+    return starts, ends, _tokenize_codepoints(cps, props, starts, ends)
+
+
+@jit()
+def joined_codepoints(cps: np.ndarray, props: np.ndarray) -> np.ndarray:
+    """The words of folded text (code points) joined by spaces, apostrophes left out."""
+    n = cps.shape[0]
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    ntok = _tokenize_codepoints(cps, props, starts, ends)
+    out = np.empty(n, np.uint32)
+    q = 0
+    for t in range(ntok):
+        if t:
+            out[q] = _SPACE
+            q += 1
+        for p in range(starts[t], ends[t]):
+            if cps[p] != _APOS:
+                out[q] = cps[p]
+                q += 1
+    return out[:q].copy()
 
 
 @jit()
@@ -972,6 +1158,38 @@ def logistic_bytes(
     if _over_limit(model, ntok):
         return -1.0
     a = _profile_of_words(buf, starts, ends, ntok, model[X_SIMHASH] == 0.0, _U0, tables, model[X_CHARS] != 0.0)
+    p: float = logistic(a, b, cosine, keys, vals, model)
+    return p
+
+
+@jit()
+def logistic_codepoints(
+    text: np.ndarray,
+    cps: np.ndarray,
+    norm_utf8: bytes,
+    b: np.ndarray,
+    cosine: float,
+    tables: np.ndarray,
+    props: np.ndarray,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+) -> float:
+    """``logistic_bytes`` for a query of any script, given as ``profile_codepoints``
+    takes it (``norm_utf8`` is only read when the model weighs the SimHash). -2.0 when
+    the query's profile needs Python (a name or a digit beyond ASCII), -1.0 as for
+    ``logistic_bytes``."""
+    if _over_limit(model, b[N_WORDS]):
+        return -1.0
+    ents, odd = entities_codepoints(text, props)
+    starts, ends, ntok = _folded_words(cps, props)
+    if odd.shape[0] or ntok < 0:
+        return -2.0
+    if _over_limit(model, ntok):
+        return -1.0
+    has_simhash = model[X_SIMHASH] == 0.0
+    simhash = _U0 if has_simhash else _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
+    a = _build(cps, starts, ends, ntok, ents, _has_pct(text), simhash, tables, model[X_CHARS] != 0.0)
     p: float = logistic(a, b, cosine, keys, vals, model)
     return p
 
