@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _payload
 from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
-from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, check_utf8, describe
 from ._features import profile, usable_profile
 from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
@@ -134,7 +134,7 @@ def _search_range(verifier: Verifier) -> tuple[float, float]:
 def _check_namespace(namespace: object) -> str:
     if not isinstance(namespace, str):
         raise ArgumentTypeError(f"namespace must be a str, got {describe(namespace)}")
-    return namespace
+    return check_utf8(namespace, "namespace", InvalidArgumentError)
 
 
 class SemanticCache:

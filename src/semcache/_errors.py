@@ -5,7 +5,7 @@ application would naturally catch, so ``except ValueError`` keeps working::
 
     SemcacheError(Exception)
     ├── InvalidArgumentError(SemcacheError, ValueError)   a value is out of range
-    │   ├── InvalidPromptError                           empty prompt
+    │   ├── InvalidPromptError                           empty prompt, lone surrogate
     │   ├── InvalidEmbeddingError                        NaN, wrong dimension
     │   └── InvalidConfigError                           bad option value
     ├── ArgumentTypeError(SemcacheError, TypeError)       a value has the wrong type
@@ -35,6 +35,7 @@ __all__ = [
     "InvalidResponseError",
     "MissingDependencyError",
     "SemcacheError",
+    "check_utf8",
     "describe",
 ]
 
@@ -89,3 +90,18 @@ def describe(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
+
+
+def check_utf8(text: str, name: str, error: type[SemcacheError]) -> str:
+    """``text`` if it encodes as UTF-8, as everything stored must; else ``error``
+    naming the lone surrogate (a half of a UTF-16 pair, e.g. from JSON's "\\ud800")
+    that stops it."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise error(
+                f"{name} must be text that encodes as UTF-8, got a lone surrogate {text[exc.start]!r} at index "
+                f"{exc.start} of {describe(text)} (decode the source with errors='replace')"
+            ) from None
+    return text

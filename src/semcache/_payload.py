@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._errors import ArgumentTypeError, InvalidResponseError, describe
+from ._errors import ArgumentTypeError, InvalidResponseError, check_utf8, describe
 
 __all__ = ["Kind", "decode", "decode_metadata", "encode", "encode_metadata"]
 
@@ -21,15 +21,16 @@ Kind = Literal["s", "b", "j"]
 def encode(response: object) -> tuple[Kind, str | bytes]:
     """(kind, data): ``s`` for str, ``b`` for bytes, ``j`` for JSON text of anything else."""
     if isinstance(response, str):
-        return "s", response
+        return "s", check_utf8(response, "response", InvalidResponseError)
     if isinstance(response, bytes | bytearray | memoryview):
         return "b", bytes(response)
     try:
-        return "j", json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidResponseError(
             f"response must be str, bytes or a JSON-serialisable value, got {describe(response)}: {exc}"
         ) from exc
+    return "j", check_utf8(text, "response (as JSON)", InvalidResponseError)
 
 
 def decode(kind: str, data: str | bytes) -> Any:
@@ -46,9 +47,10 @@ def encode_metadata(metadata: object) -> str | None:
     if not isinstance(metadata, Mapping):
         raise ArgumentTypeError(f"metadata must be a mapping or None, got {describe(metadata)}")
     try:
-        return json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"metadata must be JSON-serialisable, got {describe(metadata)}: {exc}") from exc
+    return check_utf8(text, "metadata (as JSON)", ArgumentTypeError)
 
 
 def decode_metadata(text: str | None) -> dict[str, Any] | None:

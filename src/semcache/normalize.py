@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from ._errors import ArgumentTypeError, InvalidPromptError, describe
+from ._errors import ArgumentTypeError, InvalidPromptError, check_utf8, describe
 
 __all__ = ["check_prompt", "exact_key", "normalize"]
 
@@ -18,12 +18,12 @@ _TRAILING = "?.! \t\r\n\f\v"
 
 
 def check_prompt(prompt: object, name: str = "prompt") -> str:
-    """Return ``prompt`` if it is a non-blank str, else raise a clear error."""
+    """Return ``prompt`` if it is a non-blank str that encodes as UTF-8, else raise a clear error."""
     if not isinstance(prompt, str):
         raise ArgumentTypeError(f"{name} must be a str, got {describe(prompt)}")
     if not prompt.strip():
         raise InvalidPromptError(f"{name} must be a non-empty, non-blank str, got {prompt!r}")
-    return prompt
+    return check_utf8(prompt, name, InvalidPromptError)
 
 
 def normalize(text: str) -> str:

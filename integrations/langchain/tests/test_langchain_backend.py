@@ -359,3 +359,14 @@ async def test_async_calls_do_not_block_the_event_loop() -> None:
     assert await backend.alookup("second question", LLM) is None  # embeds: a miss
     task.cancel()
     assert ticks >= 10  # 0.4 s of embedding; a blocked loop would tick about once
+
+
+@pytest.mark.parametrize("wrap", [lambda t: t, lambda t: chat(HumanMessage(t))])
+def test_text_with_a_lone_surrogate_hits_only_exactly(backend: SemcacheCache, wrap) -> None:  # type: ignore[no-untyped-def]
+    """Text that does not encode as UTF-8 (e.g. JSON's "\\ud800") is cached, never raised
+    on: only its exact repeat hits, as for a prompt with no text."""
+    prompt = wrap("What is the capital of France? \ud800")
+    backend.update(prompt, LLM, [Generation(text="Paris.")])
+    assert backend.lookup(prompt, LLM) == [Generation(text="Paris.")]
+    assert backend.lookup(wrap("What is the capital of France? \ud801"), LLM) is None
+    assert backend.lookup(wrap("What is the capital of France?"), LLM) is None

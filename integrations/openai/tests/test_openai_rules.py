@@ -173,6 +173,25 @@ def test_no_user_message_hits_only_exactly(
     assert cache_info(wrapped.chat.completions.create(model=MODEL, messages=other)) is None
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ask("What is the capital of France? \ud800"),
+        {**ask("Hello"), "messages": [{"role": "system", "content": "\udc00"}, {"role": "user", "content": "Hello"}]},
+        ask("Hello", stop=["\ud800"]),
+    ],
+)
+def test_text_with_a_lone_surrogate_bypasses_and_the_client_reports_it(
+    client: OpenAI, server: FakeOpenAI, semantic: SemanticCache, request_: dict[str, Any]
+) -> None:
+    """Text that does not encode as UTF-8 (e.g. JSON's "\\ud800") is not the cache's to
+    judge: the request goes to the client as it came, and the client reports it."""
+    wrapped = cached(client, semantic)
+    with pytest.raises(UnicodeEncodeError):  # raised by the openai client, not by semcache
+        wrapped.chat.completions.create(**request_)
+    assert len(semantic) == 0 and server.calls == 0
+
+
 def test_namespace_option_isolates(
     client: OpenAI, server: FakeOpenAI, semantic: SemanticCache
 ) -> None:

@@ -13,8 +13,9 @@ Pure functions, no I/O. The rules (also in docs/langchain.md):
   itself. Message ids, response metadata and usage metadata are left out: the
   model never sees them, and they differ between two identical conversations.
 * When there is no text to embed (no human message, a human message with only
-  an image, a blank prompt), a fixed marker is embedded and the whole prompt
-  goes into the context, so only an exact repeat hits.
+  an image, a blank prompt) or the text does not encode as UTF-8 (it holds a
+  lone surrogate), a fixed marker is embedded and the whole prompt goes into
+  the context, so only an exact repeat hits.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Key:
 def _digest(*parts: str) -> str:
     h = hashlib.blake2b(_VERSION, digest_size=16)
     for part in parts:
-        data = part.encode("utf-8")
+        data = part.encode("utf-8", "surrogatepass")  # (lossless: a lone surrogate gets bytes of its own)
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()
@@ -119,6 +120,15 @@ def _split_content(content: object) -> tuple[str, list[Any]]:
     return "\n".join(texts), other
 
 
+def _encodes(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (holds no lone surrogate), as SemanticCache needs."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -127,7 +137,7 @@ def _split_prompt(prompt: str) -> tuple[str, str]:
     """(text to embed, canonical context that must match exactly)."""
     messages = parse_messages(prompt)
     if messages is None:
-        if prompt.strip():
+        if prompt.strip() and _encodes(prompt):
             return prompt, ""
         return _NO_TEXT, _canonical({"prompt": prompt})
     latest = next((i for i in range(len(messages) - 1, -1, -1) if _is_human(messages[i])), None)
@@ -142,6 +152,8 @@ def _split_prompt(prompt: str) -> tuple[str, str]:
     }
     if not text.strip():
         return _NO_TEXT, _canonical(context)
+    if not _encodes(text):
+        return _NO_TEXT, _canonical({**context, "text": text})
     return text, _canonical(context)
 
 

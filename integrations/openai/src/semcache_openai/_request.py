@@ -4,8 +4,9 @@ The rules (also in docs/openai.md):
 
 * Bypass (no lookup, no store) when ``n`` is above ``max_n`` (default 1),
   when ``temperature`` is above ``max_temperature`` (default 1.0; a request
-  without one counts as 1.0, OpenAI's default), or when a parameter cannot be
-  written as JSON.
+  without one counts as 1.0, OpenAI's default), when a parameter cannot be
+  written as JSON, or when the request holds text that does not encode as
+  UTF-8 (a lone surrogate): the client then reports what it cannot send.
 * The namespace is a hash of the wrapper's own namespace, every request
   parameter except ``messages``, ``stream``, ``stream_options`` and the
   ignored ones (``DEFAULT_IGNORED_PARAMS``: transport and bookkeeping
@@ -173,6 +174,15 @@ def _text_and_context(messages: list[Any]) -> tuple[str, object]:
     return (text if text.strip() else _NO_TEXT), context
 
 
+def _encodes(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (holds no lone surrogate), as SemanticCache needs."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def plan_request(kwargs: Mapping[str, Any], policy: Policy) -> tuple[dict[str, Any], Plan | str]:
     """(the arguments to send, the cache plan or the reason the request bypasses the cache)."""
     sent = _materialise(kwargs)
@@ -198,6 +208,8 @@ def plan_request(kwargs: Mapping[str, Any], policy: Policy) -> tuple[dict[str, A
         context_json = _canonical(context)
     except (TypeError, ValueError) as exc:
         return sent, f"a parameter cannot be written as JSON ({exc})"
+    if not (_encodes(text) and _encodes(params_json) and _encodes(context_json)):
+        return sent, "the request holds text that does not encode as UTF-8 (a lone surrogate)"
     stream_options = sent.get("stream_options")
     include_usage = isinstance(stream_options, Mapping) and bool(
         stream_options.get("include_usage")
