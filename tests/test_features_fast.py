@@ -259,6 +259,7 @@ def test_probability_equals_the_reference(
     st.booleans(),
     st.booleans(),
     st.sampled_from([None, 160, 6]),
+    st.sampled_from([0.0, 0.0, 0.5, 0.95, 1.0]),
 )
 def test_query_logistic_equals_logistic_of_the_profile(
     pair: tuple[str, str],
@@ -268,6 +269,7 @@ def test_query_logistic_equals_logistic_of_the_profile(
     weigh_simhash: bool,
     weigh_chars: bool,
     long_words: int | None,
+    at_least: float,
 ) -> None:
     # the fused kernel skips the query's SimHash and 3-grams when their weights are 0
     w = np.array(weights)
@@ -277,17 +279,33 @@ def test_query_logistic_equals_logistic_of_the_profile(
     table = F.idf_table(idf)
     q, c = pair
     cp = F.profile(c)
-    got = F.query_logistic(q, cp, float(cosine), model, table)
-    want = F.logistic(F.profile(q), cp, float(cosine), model, table)
+    got = F.query_logistic(q, cp, float(cosine), model, table, at_least)
+    want = F.logistic(F.profile(q), cp, float(cosine), model, table, at_least)
     if got == -1.0:  # only where the general path is needed: a name or digit beyond ASCII, or the guard
         folded = F._codepoints(unicodedata.normalize("NFKC", q).casefold())
         kernel = F._load().profile_codepoints(F._codepoints(q), folded, b"", True, F._ZERO, F._TABLES, F._PROPS)
         guard = long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words
-        assert kernel.shape[0] <= 1 or guard
+        unguarded = F.logistic(F.profile(q), cp, float(cosine), F._without_limit(model), table)
+        assert kernel.shape[0] <= 1 or (guard and unguarded >= at_least)
     else:
         assert got == want
         if not weigh_chars:  # against a stored profile without its 3-grams too
-            assert F.query_logistic(q, F.profile(c, shingles=False), float(cosine), model, table) == want
+            lean = F.profile(c, shingles=False)
+            assert F.query_logistic(q, lean, float(cosine), model, table, at_least) == want
+
+
+@pytest.mark.parametrize("query", ["Please summarise this report about the quarterly sales " * 30,
+                                   "R\u00e9sumez ce rapport sur les ventes du trimestre " * 30])
+def test_a_long_pair_far_below_the_threshold_is_scored_in_one_call(query: str) -> None:
+    """The long-prompt guard can only lower a probability, so a long pair already below
+    ``at_least`` is answered by the one-call kernel without it (no second profile)."""
+    model, table = DEFAULT._fast_state()
+    cp = F.profile("What is the capital of France?", shingles=False)
+    assert F.profile(query).n_words > DEFAULT.long_words  # a long pair
+    assert F.query_logistic(query, cp, 0.9, model, table) == -1.0  # without at_least: the guard decides
+    got = F.query_logistic(query, cp, 0.9, model, table, at_least=0.9)
+    assert 0.0 <= got < 0.9
+    assert got == F.logistic(F.profile(query), cp, 0.9, model, table, at_least=0.9)
 
 
 @SETTINGS
@@ -318,11 +336,13 @@ def test_a_profile_without_shingles_scores_the_same_where_they_have_no_weight(
 def reference_decide(
     v: CalibratedVerifier, query: str, cands: list[Candidate]
 ) -> tuple[int, float] | None:
-    """CalibratedVerifier.decide as it was: the reference probability of every candidate."""
+    """CalibratedVerifier.decide as it was: the reference probability of every candidate
+    from ``min_cosine`` up (it serves nothing below: the lowest cosine the lexical evidence
+    could lift to the threshold, or the cosine floor fitted for the target if higher)."""
     best = None
     q = F.profile(query)
     for i, c in enumerate(cands):
-        if c.cosine < v.floor:
+        if c.cosine < v.min_cosine:
             continue
         p = v._reference_probability(q, F.profile(c.prompt), c.cosine)
         if p >= v.threshold and (best is None or p > best[1]):

@@ -736,23 +736,29 @@ def logistic(
     return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
 
 
-def query_logistic(query: str, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable) -> float:
-    """``logistic(profile(query), c, cosine, model, idf)`` in one kernel call, for the
-    common lookup (one candidate): the query's profile is not kept.
+def query_logistic(
+    query: str, c: TextProfile, cosine: float, model: np.ndarray, idf: IdfTable, at_least: float = 0.0
+) -> float:
+    """``logistic(profile(query), c, cosine, model, idf, at_least)`` in one kernel call,
+    for the common lookup (one candidate): the query's profile is not kept.
     -1.0 when the query's profile needs Python (a name or a digit beyond ASCII) or the
-    long-prompt guard applies (the caller then takes the general path)."""
+    long-prompt guard must be checked (the caller then takes the general path)."""
     k = _K or _load()
     if type(cosine) is not float and not isinstance(cosine, float | int):
         return -1.0  # (a float32 cosine is scored in its own type by ``logistic``)
     if query.isascii() or unicodedata.is_normalized("NFKC", query):
         buf = query.encode("utf-8", "surrogatepass")
-        p: float = k.logistic_bytes(buf, c.data, float(cosine), _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
+        p: float = k.logistic_bytes(
+            buf, c.data, float(cosine), _TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model, float(at_least)
+        )
         if p != -2.0:
             return p if p >= 0.0 else -1.0
     norm = unicodedata.normalize("NFKC", query).casefold()
     norm_utf8 = norm.encode() if model[k.X_SIMHASH] != 0.0 else b""
     text, cps = _codepoints(query), _codepoints(norm)
-    p = k.logistic_codepoints(text, cps, norm_utf8, c.data, float(cosine), _TABLES, _PROPS, idf.keys, idf.vals, model)
+    p = k.logistic_codepoints(
+        text, cps, norm_utf8, c.data, float(cosine), _TABLES, _PROPS, idf.keys, idf.vals, model, float(at_least)
+    )
     return p if p >= 0.0 else -1.0
 
 

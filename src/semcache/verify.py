@@ -397,7 +397,8 @@ class CalibratedVerifier:
             i = passing[0]
             cand = candidates[i]
             cps = [usable_profile(cand.profile, cand.prompt, shingles)]
-            p = query_logistic(query, cps[0], cand.cosine, model, idf)
+            # (a pair whose probability stays below tau needs no long-prompt guard)
+            p = query_logistic(query, cps[0], cand.cosine, model, idf, at_least=tau - _CLOSE)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
                 return (i, p) if p >= tau else None
         else:

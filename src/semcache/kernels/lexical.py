@@ -1098,6 +1098,21 @@ def linear_logit(
     """
     if _over_limit(model, max(a[N_WORDS], b[N_WORDS])):
         return np.nan
+    z: float = _logit(a, b, cosine, keys, vals, model, out)
+    return z
+
+
+@jit()
+def _logit(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: float,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+    out: np.ndarray,
+) -> float:
+    """``linear_logit`` whatever the texts' lengths (no long-prompt guard)."""
     pair_features(a, b, cosine, keys, vals, out)
     z = 0.0
     for k in range(FEATURES):
@@ -1127,9 +1142,36 @@ def logistic(
     z = linear_logit(a, b, cosine, keys, vals, model, x)
     if np.isnan(z):
         return -1.0
+    p: float = _sigmoid(z)
+    return p
+
+
+@jit()
+def _sigmoid(z: float) -> float:
     z = min(max(z, -40.0), 40.0)
     p: float = 1.0 / (1.0 + np.exp(-z))
     return p
+
+
+@jit()
+def _query_score(
+    a: np.ndarray,
+    b: np.ndarray,
+    cosine: float,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    model: np.ndarray,
+    long_pair: bool,
+    at_least: float,
+) -> float:
+    """What the one-call kernels return for the query's profile ``a``: the probability,
+    or for a pair that calls for the long-prompt guard its probability without the
+    guard where that stays below ``at_least`` (the guard could only lower it), else -1.0."""
+    if not long_pair:
+        p: float = logistic(a, b, cosine, keys, vals, model)
+        return p
+    unguarded = _sigmoid(_logit(a, b, cosine, keys, vals, model, np.empty(FEATURES, np.float64)))
+    return unguarded if unguarded < at_least else -1.0
 
 
 @jit()
@@ -1142,23 +1184,27 @@ def logistic_bytes(
     keys: np.ndarray,
     vals: np.ndarray,
     model: np.ndarray,
+    at_least: float = 0.0,
 ) -> float:
-    """``logistic(profile_bytes(buf, ...), b, ...)`` in one call, for a query scored
-    against one cached profile: the query's SimHash and 3-grams are only made when the
-    model weighs them (a feature of weight 0 adds exactly 0 to the logit), and its
-    profile is not kept. -2.0 when the text needs the Unicode path (see
-    ``profile_bytes``), -1.0 as for ``logistic`` when the long-prompt guard must be
-    checked; the caller then takes the general path (decided from the word counts,
-    before the query's profile is made: it would be made for nothing)."""
-    if _over_limit(model, b[N_WORDS]):
+    """``logistic(profile_bytes(buf, ...), b, ..., at_least)`` of ``semcache._features``
+    in one call, for a query scored against one cached profile: the query's SimHash and
+    3-grams are only made when the model weighs them (a feature of weight 0 adds exactly
+    0 to the logit), and its profile is not kept. -2.0 when the text needs the Unicode
+    path (see ``profile_bytes``), -1.0 when the long-prompt guard must be checked (a
+    long pair whose probability without it reaches ``at_least``); the caller then takes
+    the general path. With ``at_least`` 0 that is known from the word counts, before the
+    query's profile is made for nothing."""
+    long_pair = _over_limit(model, b[N_WORDS])
+    if long_pair and at_least <= 0.0:
         return -1.0
     if not plain_utf8(buf, symbols):
         return -2.0
     starts, ends, ntok = _ascii_words(buf)
-    if _over_limit(model, ntok):
+    long_pair = long_pair or _over_limit(model, ntok)
+    if long_pair and at_least <= 0.0:
         return -1.0
     a = _profile_of_words(buf, starts, ends, ntok, model[X_SIMHASH] == 0.0, _U0, tables, model[X_CHARS] != 0.0)
-    p: float = logistic(a, b, cosine, keys, vals, model)
+    p: float = _query_score(a, b, cosine, keys, vals, model, long_pair, at_least)
     return p
 
 
@@ -1174,23 +1220,26 @@ def logistic_codepoints(
     keys: np.ndarray,
     vals: np.ndarray,
     model: np.ndarray,
+    at_least: float = 0.0,
 ) -> float:
     """``logistic_bytes`` for a query of any script, given as ``profile_codepoints``
     takes it (``norm_utf8`` is only read when the model weighs the SimHash). -2.0 when
     the query's profile needs Python (a name or a digit beyond ASCII), -1.0 as for
     ``logistic_bytes``."""
-    if _over_limit(model, b[N_WORDS]):
+    long_pair = _over_limit(model, b[N_WORDS])
+    if long_pair and at_least <= 0.0:
         return -1.0
     ents, odd = entities_codepoints(text, props)
     starts, ends, ntok = _folded_words(cps, props)
     if odd.shape[0] or ntok < 0:
         return -2.0
-    if _over_limit(model, ntok):
+    long_pair = long_pair or _over_limit(model, ntok)
+    if long_pair and at_least <= 0.0:
         return -1.0
     has_simhash = model[X_SIMHASH] == 0.0
     simhash = _U0 if has_simhash else _simhash_span(norm_utf8, 0, len(norm_utf8), np.empty(64, np.int32))
     a = _build(cps, starts, ends, ntok, ents, _has_pct(text), simhash, tables, model[X_CHARS] != 0.0)
-    p: float = logistic(a, b, cosine, keys, vals, model)
+    p: float = _query_score(a, b, cosine, keys, vals, model, long_pair, at_least)
     return p
 
 
