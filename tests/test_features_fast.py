@@ -48,6 +48,7 @@ ODD_WORDS = [
 NUMBERS = [
     "0", "00", "007", "3", "10", "1999", "2014", "2199", "2200", "0999", "1000", "12345",
     "10km", "5kg", "3d4", "1a2b", "5'km", "100%", "2nd", "3pm", "4GB", "0x1f",
+    "\u2776\u2777\u2778\u2779", "\u1369\u136a\u136b\u136c",  # digits (isdigit) that int() cannot read
 ]
 SEPARATORS = [
     " ", " ", " ", "  ", "", "\n", ". ", ", ", "? ", "! ", ": ", "; ", '"', "\t", " - ",
@@ -138,6 +139,7 @@ def ref_features(a: str, b: str, cosine: float, idf: dict[str, float] | None) ->
 @example("How far is 10km in 0007 steps 50% iPhone McDonald's O'Brien")
 @example("Hello. World! New York: Foo_Bar x_Y abC\n\nThe End")
 @example("x \u00b2 \u0663 10\u043a\u043c")
+@example("steps \u2776\u2777\u2778\u2779")
 def test_profile_equals_the_compacted_reference(text: str) -> None:
     fast = F.profile(text)
     ref = F.profile_reference(text)

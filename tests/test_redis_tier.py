@@ -406,3 +406,20 @@ def test_entry_codec_round_trips() -> None:
         decode_state([x if x != b"s" else b"z" for x in values], 8)
     tomb = decode_state([b"a=2", b"6,0,a", b"1"] + [None] * (len(FIELDS) - 3), 8)
     assert tomb is not None and tomb.value is None
+
+
+@pytest.mark.parametrize(
+    ("response", "metadata"),
+    [("half of a pair: \ud83d", None), (["\ud800", "caf\u00e9"], {"note": "\udc00"}), ("caf\u00e9", {"k": "\u00e9"})],
+)
+def test_lone_surrogates_in_responses_and_metadata_round_trip(
+    redis_url: str, redis_prefix: str, response: object, metadata: dict[str, str] | None
+) -> None:
+    """A response or metadata holding half of a UTF-16 pair (e.g. from a JSON "\\ud83d"
+    escape) is stored as it came and comes back equal, from memory and from Redis."""
+    writer = make(redis_url, redis_prefix)
+    writer.put("what did the model say", response, metadata=metadata)
+    for cache in (writer, make(redis_url, redis_prefix)):  # (a second process finds it in Redis)
+        hit = cache.get("what did the model say")
+        assert hit is not None and hit.response == response and hit.metadata == metadata
+    assert writer.stats().errors == 0

@@ -244,7 +244,7 @@ def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile
     years = set()
     for w in raw_words:
         if w.isdigit():
-            if len(w) == 4 and 1000 <= int(w) <= 2199:
+            if len(w) == 4 and w.isdecimal() and 1000 <= int(w) <= 2199:  # (isdigit: also "\u2776" ...)
                 years.add(w)
             else:
                 numbers.add(w.lstrip("0") or "0")
@@ -468,10 +468,10 @@ class TextProfile:
 
     __slots__ = ("_joined", "data", "text")
 
-    def __init__(self, text: str, data: np.ndarray, joined: np.ndarray | None = None) -> None:
+    def __init__(self, text: str, data: np.ndarray) -> None:
         self.text = text
         self.data = data
-        self._joined = joined
+        self._joined: np.ndarray | None = None
 
     @property
     def n_words(self) -> int:

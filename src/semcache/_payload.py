@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._errors import ArgumentTypeError, InvalidResponseError, check_utf8, describe
+from ._errors import ArgumentTypeError, InvalidResponseError, describe, encodes_utf8
 
 __all__ = ["Kind", "decode", "decode_metadata", "encode", "encode_metadata"]
 
@@ -21,16 +21,26 @@ Kind = Literal["s", "b", "j"]
 def encode(response: object) -> tuple[Kind, str | bytes]:
     """(kind, data): ``s`` for str, ``b`` for bytes, ``j`` for JSON text of anything else."""
     if isinstance(response, str):
-        return "s", check_utf8(response, "response", InvalidResponseError)
+        if encodes_utf8(response):
+            return "s", response
+        return "j", json.dumps(response)  # a lone surrogate kept as its JSON escape ("\\ud800")
     if isinstance(response, bytes | bytearray | memoryview):
         return "b", bytes(response)
     try:
-        text = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return "j", _json(response)
     except (TypeError, ValueError) as exc:
         raise InvalidResponseError(
             f"response must be str, bytes or a JSON-serialisable value, got {describe(response)}: {exc}"
         ) from exc
-    return "j", check_utf8(text, "response (as JSON)", InvalidResponseError)
+
+
+def _json(value: object) -> str:
+    """Compact JSON text of ``value``; a lone surrogate in it (a half of a UTF-16 pair, which
+    UTF-8 cannot carry) is written as its escape, so that it comes back as it went in."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if encodes_utf8(text):
+        return text
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
 def decode(kind: str, data: str | bytes) -> Any:
@@ -47,10 +57,9 @@ def encode_metadata(metadata: object) -> str | None:
     if not isinstance(metadata, Mapping):
         raise ArgumentTypeError(f"metadata must be a mapping or None, got {describe(metadata)}")
     try:
-        text = json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _json(dict(metadata))
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"metadata must be JSON-serialisable, got {describe(metadata)}: {exc}") from exc
-    return check_utf8(text, "metadata (as JSON)", ArgumentTypeError)
 
 
 def decode_metadata(text: str | None) -> dict[str, Any] | None:

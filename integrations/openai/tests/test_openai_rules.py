@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import pytest
 from openai import NOT_GIVEN, OpenAI
 from openai_fake_server import FakeOpenAI
 from semcache_openai import DEFAULT_IGNORED_PARAMS, cache_info, cached
+from semcache_openai._request import Policy, plan_request
 
 from semcache import HashingEmbedder, SemanticCache
 
@@ -186,10 +188,19 @@ def test_text_with_a_lone_surrogate_bypasses_and_the_client_reports_it(
 ) -> None:
     """Text that does not encode as UTF-8 (e.g. JSON's "\\ud800") is not the cache's to
     judge: the request goes to the client as it came, and the client reports it."""
+    _, plan = plan_request(request_, Policy())
+    assert plan == "the request holds text that does not encode as UTF-8 (a lone surrogate)"  # bypassed
     wrapped = cached(client, semantic)
-    with pytest.raises(UnicodeEncodeError):  # raised by the openai client, not by semcache
+    with pytest.raises(UnicodeEncodeError) as raised:
         wrapped.chat.completions.create(**request_)
+    assert any(f.filename.endswith("openai/_utils/_json.py") for f in traceback.extract_tb(raised.tb))
+    assert not any("/semcache/" in f.filename for f in traceback.extract_tb(raised.tb))  # (the core library)
     assert len(semantic) == 0 and server.calls == 0
+
+
+def test_a_namespace_with_a_lone_surrogate_is_refused_up_front(client: OpenAI, semantic: SemanticCache) -> None:
+    with pytest.raises(ValueError, match="namespace must be text that encodes as UTF-8, got a lone surrogate at index 1"):  # noqa: E501
+        cached(client, semantic, namespace="t\ud800")
 
 
 def test_namespace_option_isolates(

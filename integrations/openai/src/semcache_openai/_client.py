@@ -54,6 +54,13 @@ def _policy(
     """Check the options of ``cached`` once, so requests never meet a bad one."""
     if not isinstance(namespace, str):
         raise ArgumentTypeError(f"namespace must be a str, got {_describe(namespace)}")
+    try:
+        namespace.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"namespace must be text that encodes as UTF-8, got a lone surrogate at index {exc.start} of "
+            f"{_describe(namespace)}"
+        ) from None
     if max_temperature is not None:
         if not _is_number(max_temperature):
             raise ArgumentTypeError(
