@@ -42,9 +42,11 @@ from _data import ROOT, EmbeddingStore, data_dir
 
 from semcache._workloads import (
     System,
+    all_texts,
+    choose_thresholds,
     default_systems,
+    load,
     percent_table,
-    prepare,
     run_workloads,
     summarize,
     summary_line,
@@ -105,7 +107,9 @@ def main() -> None:
 
     store = EmbeddingStore(SentenceTransformerEmbedder(batch_size=128), "minilm")
     emb = store  # serves the stored vectors, so every system sees identical embeddings
-    prep = prepare(d, store, quick=args.quick)
+    prep = load(d, quick=args.quick)
+    store.ensure(all_texts(prep))  # every text at once: the store's file is written once, not per stream
+    choose_thresholds(prep, store)
     report, choose = prep.report, prep.choose
     systems = default_systems(emb, prep)
     head = System(

@@ -24,7 +24,8 @@ from semcache._workloads import (
     System,
     VectorStore,
     check_data_dir,
-    prepare,
+    choose_thresholds,
+    load,
     qqp_groups,
     run_stream,
     run_workloads,
@@ -154,42 +155,37 @@ def _table_store(vecs: dict[str, list[float]]) -> VectorStore:
     return VectorStore(Table())
 
 
-def test_perfect_ranking_puts_right_answers_before_a_higher_wrong_cosine() -> None:
-    store = _table_store({
-        "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
-        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qd": [0.0, 0.1, 0.995],
-    })
-    groups = Groups()
-    groups.union("qa", "a")
-    groups.union("qb", "b")
-    # qd -> c at cosine 0.995 is wrong and ranks above qa -> a (0.994, right) by cosine
-    pairs = [LabelledPair("a", "qa", 1), LabelledPair("b", "qb", 1), LabelledPair("c", "qd", 0)]
-    _, cos, best1, best4 = sweep_curves(pairs, store, groups, _ByTable({}))
-    assert list(cos[1]) == pytest.approx([0.0, 0.5, 1 / 3])
-    assert list(best1[1]) == pytest.approx([1.0, 0.5, 1 / 3])
-    assert list(best4[1]) == pytest.approx([1.0, 1.0, 2 / 3])  # qb's right entry is its second nearest
-    assert best4[2] > best1[2] > cos[2]
-
-
-def test_sweep_curves_and_their_perfect_ranking_bounds() -> None:
+@pytest.mark.parametrize(
+    ("third", "vector", "cosine_precision"),
+    [
+        # qd -> c at cosine 0.995 is wrong and ranks above qa -> a (0.994, right) by cosine
+        ("qd", [0.0, 0.1, 0.995], [0.0, 0.5, 1 / 3]),
+        # qc -> c at 0.71 is wrong and ranks last
+        ("qc", [0.7, 0.0, 0.71414], [1.0, 0.5, 1 / 3]),
+    ],
+)
+def test_sweep_curves_and_their_perfect_ranking_bounds(
+    third: str, vector: list[float], cosine_precision: list[float]
+) -> None:
     # unit vectors chosen so that each query's nearest entry is known; groups say what is right
     store = _table_store({
         "a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0],
-        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], "qc": [0.7, 0.0, 0.71414],
+        "qa": [0.9, 0.1, 0.0], "qb": [0.8, 0.6, 0.0], third: vector,
     })
     groups = Groups()
     groups.union("qa", "a")
     groups.union("qb", "b")  # qb's nearest is a: wrong for cosine, right among the 4 nearest
-    pairs = [LabelledPair("a", "qa", 1), LabelledPair("b", "qb", 1), LabelledPair("c", "qc", 0)]
-    # the verifier ranks qb's right entry first, then qa's, and gives qc nothing
+    pairs = [LabelledPair("a", "qa", 1), LabelledPair("b", "qb", 1), LabelledPair("c", third, 0)]
+    # the verifier ranks qb's right entry first, then qa's, and gives the third query nothing
     v = _ByTable({("qb", "b"): 0.9, ("qa", "a"): 0.8})
     sem, cos, best1, best4 = sweep_curves(pairs, store, groups, v)
-    # nearest by cosine: qa -> a (0.99, right), qb -> a (0.8, wrong), qc -> c (0.71, wrong)
-    assert list(cos[1]) == pytest.approx([1.0, 0.5, 1 / 3])
+    assert list(cos[1]) == pytest.approx(cosine_precision)
     assert list(sem[1]) == pytest.approx([1.0, 1.0, 2 / 3])
     assert list(best1[1]) == pytest.approx([1.0, 0.5, 1 / 3])  # only qa's nearest entry is right
-    assert list(best4[1]) == pytest.approx([1.0, 1.0, 2 / 3])
+    assert list(best4[1]) == pytest.approx([1.0, 1.0, 2 / 3])  # qb's right entry is its second nearest
     assert best4[2] >= sem[2] and best1[2] >= cos[2] and sem[2] > cos[2]
+    if third == "qd":  # a perfect ranking puts the right answers before the higher wrong cosine
+        assert best4[2] > best1[2] > cos[2]
 
 
 def test_markdown_table_formats() -> None:
@@ -210,7 +206,7 @@ def test_bench_data_command_runs_every_workload(tmp_path: Path, capsys: pytest.C
 
 
 def test_run_workloads_runs_each_system_where_it_belongs(tmp_path: Path) -> None:
-    prep = prepare(write_data(tmp_path), store := VectorStore(HashingEmbedder(dim=32)))
+    prep = choose_thresholds(load(write_data(tmp_path)), store := VectorStore(HashingEmbedder(dim=32)))
     made: list[str] = []
 
     def system(name: str, main: bool) -> System:

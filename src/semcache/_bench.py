@@ -213,7 +213,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], *, percent: bool = False) -> 
             v = r[c]
             if isinstance(v, float) and math.isnan(v):
                 cells.append(_DASH)
-            elif isinstance(v, float) and c.endswith("us"):
+            elif isinstance(v, float) and c.endswith(" us"):
                 cells.append(f"{v:.0f}" if percent else f"{v:.1f}")
             elif isinstance(v, float):
                 cells.append(f"{100 * v:.1f} %" if percent else f"{v:.3f}")

@@ -37,7 +37,6 @@ __all__ = [
     "SemcacheError",
     "check_utf8",
     "describe",
-    "encodes_utf8",
 ]
 
 
@@ -91,17 +90,6 @@ def describe(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
-
-
-def encodes_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8: holds no lone surrogate."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def check_utf8(text: str, name: str, error: type[SemcacheError]) -> str:

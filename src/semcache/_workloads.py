@@ -39,7 +39,6 @@ __all__ = [
     "load",
     "nearest",
     "percent_table",
-    "prepare",
     "qqp_groups",
     "read_arena",
     "read_paraphrase",
@@ -365,20 +364,22 @@ def sweep_curves(
 
 @dataclass
 class Prepared:
-    """The QQP splits and the fixed-cosine thresholds chosen on the 'choose' half."""
+    """The workloads' data, read once: the QQP splits and groups, the paraphrase pairs, the
+    arena-hard prompt pairs (first and second prompts of each cluster); and the
+    fixed-cosine thresholds chosen on the 'choose' half."""
 
-    data: Path
     groups: Groups
     choose: list[LabelledPair]
     report: list[LabelledPair]
+    paraphrase: list[tuple[str, str]]
+    arena: tuple[list[str], list[str]]
     thr95: float
     thr99: float
-    quick: bool = False
 
 
 def load(d: Path, *, quick: bool = False) -> Prepared:
-    """The QQP splits (``quick``: the first 2000 'choose' and 800 'report' pairs); the
-    thresholds are left unset (NaN) until ``choose_thresholds``."""
+    """The data under ``d`` (``quick``: the first 2000 'choose', 800 'report' and 200
+    paraphrase pairs); the thresholds are left unset (NaN) until ``choose_thresholds``."""
     train = read_qqp(d / "qqp" / "train.tsv")
     dev = read_qqp(d / "qqp" / "dev.tsv")
     groups = qqp_groups(train + dev)
@@ -388,18 +389,14 @@ def load(d: Path, *, quick: bool = False) -> Prepared:
         choose = choose[:2000]
     if not choose or not report:
         raise ValueError(f"{d / 'qqp' / 'dev.tsv'}: too few pairs to split into 'choose' and 'report' halves")
-    return Prepared(d, groups, choose, report, float("nan"), float("nan"), quick)
+    nan = float("nan")
+    return Prepared(groups, choose, report, _paraphrase(d, quick), _arena_pairs(d), nan, nan)
 
 
 def choose_thresholds(prep: Prepared, store: VectorStore) -> Prepared:
     """The fixed-cosine thresholds for precision 0.95 and 0.99 on the 'choose' half."""
     prep.thr95, prep.thr99 = fixed_thresholds(nearest(prep.choose, store, prep.groups), [0.95, 0.99])
     return prep
-
-
-def prepare(d: Path, store: VectorStore, *, quick: bool = False) -> Prepared:
-    """``load`` then ``choose_thresholds``."""
-    return choose_thresholds(load(d, quick=quick), store)
 
 
 @dataclass(frozen=True)
@@ -431,21 +428,21 @@ def default_systems(emb: Any, prep: Prepared) -> list[System]:
     ]
 
 
-def _paraphrase(prep: Prepared) -> list[tuple[str, str]]:
-    para = read_paraphrase(prep.data)[: 200 if prep.quick else None]
+def _paraphrase(d: Path, quick: bool) -> list[tuple[str, str]]:
+    para = read_paraphrase(d)[: 200 if quick else None]
     if not para:
-        raise ValueError(f"{prep.data / 'paraphrase' / 'gptcache_mock_data.json'}: no pairs")
+        raise ValueError(f"{d / 'paraphrase' / 'gptcache_mock_data.json'}: no pairs")
     return para
 
 
-def _arena_pairs(prep: Prepared) -> tuple[list[str], list[str]]:
+def _arena_pairs(d: Path) -> tuple[list[str], list[str]]:
     """The first two prompts of every arena-hard cluster that has two."""
     clusters: dict[str, list[str]] = {}
-    for cl, p in read_arena(prep.data):
+    for cl, p in read_arena(d):
         clusters.setdefault(cl, []).append(p)
     pairs = [v[:2] for v in clusters.values() if len(v) >= 2]
     if not pairs:
-        raise ValueError(f"{prep.data / 'chat_prompts' / 'arena_hard_v0.1.jsonl'}: no cluster with two prompts")
+        raise ValueError(f"{d / 'chat_prompts' / 'arena_hard_v0.1.jsonl'}: no cluster with two prompts")
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
@@ -513,7 +510,7 @@ def run_workloads(
         out.cold.append(row)
         log(str(row))
     # 3. paraphrase stream
-    para = _paraphrase(prep)
+    para = prep.paraphrase
     origins = list(dict.fromkeys(o for o, _ in para))
     similars = [sim for _, sim in para]
     pg = Groups()
@@ -521,7 +518,7 @@ def run_workloads(
         pg.union(o, sim)
     out.paraphrase = [summarize(s.name, run_stream(s.make(), origins, similars, store, pg), s.note) for s in systems]
     # 4. arena-hard false-hit stress: every hit is wrong
-    firsts, seconds = _arena_pairs(prep)
+    firsts, seconds = prep.arena
     for label, f, sec in (
         ("plain", firsts, seconds),
         ("behind one long shared template", [TEMPLATE + x for x in firsts], [TEMPLATE + x for x in seconds]),
@@ -551,7 +548,6 @@ def summary_line(out: Workloads, prep: Prepared) -> str:
 def all_texts(prep: Prepared) -> list[str]:
     """Every text the workloads embed (to embed them up front, with a progress bar)."""
     texts = [t for p in prep.choose + prep.report for t in (p.q1, p.q2)]
-    texts += [t for pair in _paraphrase(prep) for t in pair]
-    firsts, seconds = _arena_pairs(prep)
-    arena = firsts + seconds
+    texts += [t for pair in prep.paraphrase for t in pair]
+    arena = prep.arena[0] + prep.arena[1]
     return list(dict.fromkeys(texts + arena + [TEMPLATE + p for p in arena]))

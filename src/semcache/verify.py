@@ -256,9 +256,9 @@ class CalibratedVerifier:
         operating points), at least the floor fitted for the target. Candidate
         search looks no lower, and ``decide`` serves nothing below it.
         """
-        cached = self.__dict__.get("_min_cos")
-        if cached is not None and cached[0] == self.target_precision:
-            return float(cached[1])
+        cached = self.__dict__.get("_min_cos")  # (made once: the target is a frozen field)
+        if cached is not None:
+            return float(cached)
         value = self.floor
         if self.head is None:
             tau = min(max(self.threshold, 1e-9), 1 - 1e-9)
@@ -271,7 +271,7 @@ class CalibratedVerifier:
             value = max(value, found - 0.0025)
         if self.cosine_floors:
             value = max(value, self._per_target(self.cosine_floors))
-        object.__setattr__(self, "_min_cos", (self.target_precision, value))
+        object.__setattr__(self, "_min_cos", value)
         return value
 
     def _per_target(self, table: Sequence[tuple[float, float]]) -> float:
@@ -295,13 +295,13 @@ class CalibratedVerifier:
     @property
     def threshold(self) -> float:
         """The probability a candidate needs at ``target_precision``."""
-        cached = self.__dict__.get("_tau")
-        if cached is not None and cached[0] == self.target_precision:
-            return float(cached[1])
+        cached = self.__dict__.get("_tau")  # (made once, as min_cosine)
+        if cached is not None:
+            return float(cached)
         targets = [p for p, _ in self.points]
         taus = [t for _, t in self.points]
         value = float(np.interp(self.target_precision, targets, taus))
-        object.__setattr__(self, "_tau", (self.target_precision, value))
+        object.__setattr__(self, "_tau", value)
         return value
 
     def with_target(self, target_precision: float) -> CalibratedVerifier:
@@ -805,8 +805,8 @@ def calibrate(
         wh = np.append(base._w, base.head_scale)  # type: ignore[attr-defined]
         scores = _sigmoid(xh @ wh)
         points = operating_points(scores, y, TARGET_GRID, min_hits=10)
-    accepted = cos[scores >= min(t for _, t in points)] if len(points) else cos
-    floor = float(max(0.0, (accepted.min() if accepted.size else 0.5) - FLOOR_MARGIN))
+    lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
+    floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor
     return CalibratedVerifier(
         weights=tuple(float(v) for v in wh[:-1]),

@@ -92,6 +92,13 @@ _S21 = np.uint64(21)
 _S42 = np.uint64(42)
 _APOS = 39
 _SPACE = 32
+# rows of the code-point property bitsets (built by ``semcache._features``; bit ``cp``
+# of a row is set iff Python says so of ``chr(cp)``)
+U_ALNUM = 0  # str.isalnum: the regex class [^\W_]
+U_UPPER = 1  # str.isupper
+U_SPACE = 2  # str.isspace: the regex class \s
+U_DIGIT = 3  # str.isdigit
+U_ROWS = 4
 _SENTENCE_END = np.zeros(256, np.bool_)  # the class [.!?:;"\n] (the newline is handled apart)
 for _c in b'.!?:;"':
     _SENTENCE_END[_c] = True
@@ -470,34 +477,6 @@ def _build(
 
 
 @jit()
-def _tokenize_ascii(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> int:
-    """Spans of ``[^\\W_]+(?:'[^\\W_]+)?`` in ASCII text; returns their count."""
-    n = len(buf)
-    ntok = 0
-    p = 0
-    while p < n:
-        if not _alnum(buf[p]):
-            p += 1
-            continue
-        s = p
-        while p < n and _alnum(buf[p]):
-            p += 1
-        if p + 1 < n and buf[p] == _APOS and _alnum(buf[p + 1]):
-            p += 1
-            while p < n and _alnum(buf[p]):
-                p += 1
-        starts[ntok] = s
-        ends[ntok] = p
-        ntok += 1
-    return ntok
-
-
-@jit()
-def _word_char(c: int) -> bool:
-    return _alnum(c) or c == 95
-
-
-@jit()
 def _upper(c: int) -> bool:
     return 65 <= c <= 90
 
@@ -510,72 +489,6 @@ def _lower_letter(c: int) -> bool:
 @jit()
 def _space(c: int) -> bool:
     return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
-
-
-@jit()
-def _sentence_start(buf: bytes, p: int) -> bool:
-    """Whether the regex ``(?:^|[.!?:;"\\n]\\s*)([A-Z][\\w']*)`` finds a group at ``p``."""
-    if p == 0:
-        return True
-    i = p - 1
-    while i >= 0 and _space(buf[i]):
-        if buf[i] == 10:
-            return True
-        i -= 1
-    if i < 0:
-        return False
-    end: bool = _SENTENCE_END[buf[i]]
-    return end
-
-
-@jit()
-def _entities_ascii(buf: bytes) -> np.ndarray:
-    """Hashes of the names found in ASCII text (the rules of ``_features._entities``)."""
-    n = len(buf)
-    out = np.empty(n // 2 + 1, np.uint64)
-    m = 0
-    p = 0
-    while p < n:
-        c = buf[p]
-        if not _word_char(c):
-            p += 1
-            continue
-        r = p
-        while r < n and _word_char(buf[r]):
-            r += 1
-        e = -1
-        if p > 0 and buf[p - 1] == _APOS:
-            e = -1  # the lookbehind (?<![\w']) fails
-        elif _upper(c):
-            for k in range(p + 1, r):
-                if _upper(buf[k]) or _digit(buf[k]):
-                    e = r
-                    break
-            if e < 0:
-                k = p + 1
-                while k < r and (_lower_letter(buf[k]) or _digit(buf[k])):
-                    k += 1
-                if k > p + 1:
-                    e = k
-        elif _lower_letter(c):
-            k = p
-            while k < n and _lower_letter(buf[k]):
-                k += 1
-            if k < n and _upper(buf[k]):
-                e = r
-        if e > 0:
-            keep = True
-            if _upper(c) and _sentence_start(buf, p):
-                keep = False
-                for k in range(p, e):
-                    if (k > p and _upper(buf[k])) or _digit(buf[k]):
-                        keep = True
-                        break
-            if keep:
-                out[m] = _hash_span(buf, p, e)
-                m += 1
-        p = r
-    return out[:m]
 
 
 @jit()
@@ -620,11 +533,11 @@ def profile_bytes(
 
 @jit()
 def _ascii_words(buf: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """The word spans of ASCII text (see ``_tokenize_ascii``) and their count."""
+    """The word spans of plain text's bytes (see ``_tokenize``) and their count."""
     n = len(buf)
     starts = np.empty(n // 2 + 1, np.int64)
     ends = np.empty(n // 2 + 1, np.int64)
-    return starts, ends, _tokenize_ascii(buf, starts, ends)
+    return starts, ends, _tokenize(buf, None, starts, ends)
 
 
 @jit()
@@ -647,19 +560,12 @@ def _profile_of_words(
             break
     if not has_simhash:
         simhash = _simhash_span(buf, 0, n, np.empty(64, np.int32))
-    ents = _entities_ascii(buf)
+    ents, _ = _entities(buf, None)
     out: np.ndarray = _build(buf, starts, ends, ntok, ents, has_pct, simhash, tables, with_shingles)
     return out
 
 
 # -- text beyond ASCII: the same rules over code points -------------------------------
-# rows of the code-point property bitsets (built by ``semcache._features``; bit ``cp``
-# of a row is set iff Python says so of ``chr(cp)``)
-U_ALNUM = 0  # str.isalnum: the regex class [^\W_]
-U_UPPER = 1  # str.isupper
-U_SPACE = 2  # str.isspace: the regex class \s
-U_DIGIT = 3  # str.isdigit
-U_ROWS = 4
 
 
 @jit()
@@ -669,21 +575,45 @@ def _has(props: np.ndarray, row: int, cp: int) -> bool:
 
 
 @jit()
-def _tokenize_codepoints(cps: np.ndarray, props: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
-    """``_tokenize_ascii`` over code points, word characters by Unicode's rules."""
-    n = cps.shape[0]
+def _is(props: np.ndarray | None, row: int, c: int) -> bool:
+    """Whether character ``c`` is in class ``row`` (``U_*``): by ASCII's rules below 128
+    (Python's there), by the bitsets above. ``props`` None: UTF-8 bytes of plain text,
+    whose bytes >= 128 are parts of plain symbols, in no class (Numba compiles that case
+    apart, with the branch gone)."""
+    found: bool
+    if c < 128:
+        if row == U_ALNUM:
+            found = _alnum(c)
+        elif row == U_SPACE:
+            found = _space(c)
+        elif row == U_UPPER:
+            found = _upper(c)
+        else:
+            found = _digit(c)
+    elif props is None:
+        found = False
+    else:
+        found = _has(props, row, c)
+    return found
+
+
+@jit()
+def _tokenize(buf: np.ndarray, props: np.ndarray | None, starts: np.ndarray, ends: np.ndarray) -> int:
+    """Spans of ``[^\\W_]+(?:'[^\\W_]+)?`` in ``buf`` (bytes of plain text with ``props`` None,
+    or code points); returns their count."""
+    n = len(buf)
     ntok = 0
     p = 0
     while p < n:
-        if not _has(props, U_ALNUM, np.int64(cps[p])):
+        if not _is(props, U_ALNUM, np.int64(buf[p])):
             p += 1
             continue
         s = p
-        while p < n and _has(props, U_ALNUM, np.int64(cps[p])):
+        while p < n and _is(props, U_ALNUM, np.int64(buf[p])):
             p += 1
-        if p + 1 < n and cps[p] == _APOS and _has(props, U_ALNUM, np.int64(cps[p + 1])):
+        if p + 1 < n and buf[p] == _APOS and _is(props, U_ALNUM, np.int64(buf[p + 1])):
             p += 1
-            while p < n and _has(props, U_ALNUM, np.int64(cps[p])):
+            while p < n and _is(props, U_ALNUM, np.int64(buf[p])):
                 p += 1
         starts[ntok] = s
         ends[ntok] = p
@@ -692,81 +622,82 @@ def _tokenize_codepoints(cps: np.ndarray, props: np.ndarray, starts: np.ndarray,
 
 
 @jit()
-def _word_codepoint(props: np.ndarray, c: int) -> bool:
-    return c == 95 or _has(props, U_ALNUM, c)
+def _word_char(props: np.ndarray | None, c: int) -> bool:
+    return c == 95 or _is(props, U_ALNUM, c)
 
 
 @jit()
-def _sentence_start_codepoints(cps: np.ndarray, p: int, props: np.ndarray) -> bool:
-    """``_sentence_start`` with the regex's Unicode ``\\s``."""
+def _sentence_start(buf: np.ndarray, p: int, props: np.ndarray | None) -> bool:
+    """Whether the regex ``(?:^|[.!?:;"\\n]\\s*)([A-Z][\\w']*)`` finds a group at ``p``."""
     if p == 0:
         return True
     i = p - 1
-    while i >= 0 and _has(props, U_SPACE, np.int64(cps[i])):
-        if cps[i] == 10:
+    while i >= 0 and _is(props, U_SPACE, np.int64(buf[i])):
+        if buf[i] == 10:
             return True
         i -= 1
-    return i >= 0 and cps[i] < 128 and _SENTENCE_END[cps[i]]
+    return i >= 0 and buf[i] < 128 and _SENTENCE_END[buf[i]]
 
 
 @jit()
-def entities_codepoints(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The names in a text of any script (code points, unfolded): the hashes of those
-    that are ASCII, and the (start, end) spans of the others, which only Python can
-    fold (NFKC, casefold). The rules of ``_features._entities``: the name patterns are
-    ASCII ([A-Z], [a-z], [0-9]) while word characters, spaces, capitals and digits
-    follow Unicode."""
-    n = cps.shape[0]
+def _entities(buf: np.ndarray, props: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The names in a text as written (the rules of ``_features._entities``: the name
+    patterns are ASCII ([A-Z], [a-z], [0-9]) while word characters, spaces, capitals and
+    digits follow Unicode): the hashes of those that are ASCII, and the (start, end)
+    spans of the others, which only Python can fold (NFKC, casefold). Plain text's bytes
+    (``props`` None) have only ASCII names."""
+    n = len(buf)
     out = np.empty(n // 2 + 1, np.uint64)
-    odd = np.empty(n + 2, np.int64)
+    odd = np.empty(0 if props is None else n + 2, np.int64)  # (plain bytes: no odd names)
     m = 0
     k_odd = 0
     p = 0
     while p < n:
-        c = np.int64(cps[p])
-        if not _word_codepoint(props, c):
+        c = np.int64(buf[p])
+        if not _word_char(props, c):
             p += 1
             continue
         r = p
-        while r < n and _word_codepoint(props, np.int64(cps[r])):
+        while r < n and _word_char(props, np.int64(buf[r])):
             r += 1
         e = -1
-        if p > 0 and cps[p - 1] == _APOS:
+        if p > 0 and buf[p - 1] == _APOS:
             e = -1  # the lookbehind (?<![\w']) fails
         elif _upper(c):
             for k in range(p + 1, r):
-                if _upper(np.int64(cps[k])) or _digit(np.int64(cps[k])):
+                if _upper(np.int64(buf[k])) or _digit(np.int64(buf[k])):
                     e = r
                     break
             if e < 0:
                 k = p + 1
-                while k < r and (_lower_letter(np.int64(cps[k])) or _digit(np.int64(cps[k]))):
+                while k < r and (_lower_letter(np.int64(buf[k])) or _digit(np.int64(buf[k]))):
                     k += 1
                 if k > p + 1:
                     e = k
         elif _lower_letter(c):
             k = p
-            while k < n and _lower_letter(np.int64(cps[k])):
+            while k < n and _lower_letter(np.int64(buf[k])):
                 k += 1
-            if k < n and _upper(np.int64(cps[k])):
+            if k < n and _upper(np.int64(buf[k])):
                 e = r
         if e > 0:
             keep = True
-            if _upper(c) and _sentence_start_codepoints(cps, p, props):
+            if _upper(c) and _sentence_start(buf, p, props):
                 keep = False
                 for k in range(p, e):
-                    ck = np.int64(cps[k])
-                    if (k > p and _has(props, U_UPPER, ck)) or _has(props, U_DIGIT, ck):
+                    ck = np.int64(buf[k])
+                    if (k > p and _is(props, U_UPPER, ck)) or _is(props, U_DIGIT, ck):
                         keep = True
                         break
             if keep:
                 ascii_only = True
-                for k in range(p, e):
-                    if cps[k] >= 128:
-                        ascii_only = False
-                        break
+                if props is not None:  # (in plain bytes every name is ASCII)
+                    for k in range(p, e):
+                        if buf[k] >= 128:
+                            ascii_only = False
+                            break
                 if ascii_only:
-                    out[m] = _hash_span(cps, p, e)
+                    out[m] = _hash_span(buf, p, e)
                     m += 1
                 else:
                     odd[k_odd] = p
@@ -774,6 +705,13 @@ def entities_codepoints(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray,
                     k_odd += 2
         p = r
     return out[:m], odd[:k_odd]
+
+
+@jit()
+def entities_codepoints(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_entities`` of a text of any script, as uint32 code points, unfolded."""
+    found: tuple[np.ndarray, np.ndarray] = _entities(cps, props)
+    return found
 
 
 @jit()
@@ -843,48 +781,43 @@ def _folded_words(cps: np.ndarray, props: np.ndarray) -> tuple[np.ndarray, np.nd
         cp = np.int64(cps[p])
         if cp >= 128 and _has(props, U_DIGIT, cp):
             return starts, ends, -1
-    return starts, ends, _tokenize_codepoints(cps, props, starts, ends)
+    return starts, ends, _tokenize(cps, props, starts, ends)
+
+
+@jit()
+def _joined(buf: np.ndarray, props: np.ndarray | None) -> np.ndarray:
+    """The words of ``buf`` (as ``_tokenize`` reads it), lower-cased (ASCII letters),
+    apostrophes left out, joined by spaces (uint32 code points)."""
+    n = len(buf)
+    starts = np.empty(n // 2 + 1, np.int64)
+    ends = np.empty(n // 2 + 1, np.int64)
+    ntok = _tokenize(buf, props, starts, ends)
+    out = np.empty(n, np.uint32)
+    q = 0
+    for t in range(ntok):
+        if t:
+            out[q] = _SPACE
+            q += 1
+        for p in range(starts[t], ends[t]):
+            c = _lower(np.int64(buf[p]))
+            if c != _APOS:
+                out[q] = c
+                q += 1
+    return out[:q].copy()
 
 
 @jit()
 def joined_codepoints(cps: np.ndarray, props: np.ndarray) -> np.ndarray:
     """The words of folded text (code points) joined by spaces, apostrophes left out."""
-    n = cps.shape[0]
-    starts = np.empty(n // 2 + 1, np.int64)
-    ends = np.empty(n // 2 + 1, np.int64)
-    ntok = _tokenize_codepoints(cps, props, starts, ends)
-    out = np.empty(n, np.uint32)
-    q = 0
-    for t in range(ntok):
-        if t:
-            out[q] = _SPACE
-            q += 1
-        for p in range(starts[t], ends[t]):
-            if cps[p] != _APOS:
-                out[q] = cps[p]
-                q += 1
-    return out[:q].copy()
+    out: np.ndarray = _joined(cps, props)
+    return out
 
 
 @jit()
 def joined_ascii(buf: bytes) -> np.ndarray:
-    """The lower-cased words of ASCII text joined by spaces (uint32 code points)."""
-    n = len(buf)
-    starts = np.empty(n // 2 + 1, np.int64)
-    ends = np.empty(n // 2 + 1, np.int64)
-    ntok = _tokenize_ascii(buf, starts, ends)
-    out = np.empty(n, np.uint32)
-    q = 0
-    for t in range(ntok):
-        if t:
-            out[q] = _SPACE
-            q += 1
-        for p in range(starts[t], ends[t]):
-            c = _lower(buf[p])
-            if c != _APOS:
-                out[q] = c
-                q += 1
-    return out[:q].copy()
+    """The lower-cased words of plain text's UTF-8 bytes joined by spaces (uint32 code points)."""
+    out: np.ndarray = _joined(buf, None)
+    return out
 
 
 # -- pairs --------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from semcache.normalize import encodes_utf8
+
 __all__ = ["NAMESPACE_PREFIX", "Key", "llm_digest", "make_key", "parse_messages"]
 
 NAMESPACE_PREFIX = "langchain-semcache:"
@@ -120,15 +122,6 @@ def _split_content(content: object) -> tuple[str, list[Any]]:
     return "\n".join(texts), other
 
 
-def _encodes(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (holds no lone surrogate), as SemanticCache needs."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -137,7 +130,7 @@ def _split_prompt(prompt: str) -> tuple[str, str]:
     """(text to embed, canonical context that must match exactly)."""
     messages = parse_messages(prompt)
     if messages is None:
-        if prompt.strip() and _encodes(prompt):
+        if prompt.strip() and encodes_utf8(prompt):
             return prompt, ""
         return _NO_TEXT, _canonical({"prompt": prompt})
     latest = next((i for i in range(len(messages) - 1, -1, -1) if _is_human(messages[i])), None)
@@ -152,7 +145,7 @@ def _split_prompt(prompt: str) -> tuple[str, str]:
     }
     if not text.strip():
         return _NO_TEXT, _canonical(context)
-    if not _encodes(text):
+    if not encodes_utf8(text):
         return _NO_TEXT, _canonical({**context, "text": text})
     return text, _canonical(context)
 

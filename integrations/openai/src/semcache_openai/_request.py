@@ -35,6 +35,8 @@ from typing import Any
 from openai import NotGiven, Omit
 from pydantic import BaseModel
 
+from semcache.normalize import encodes_utf8
+
 __all__ = ["DEFAULT_IGNORED_PARAMS", "NAMESPACE_PREFIX", "Plan", "Policy", "plan_request"]
 
 NAMESPACE_PREFIX = "openai:"
@@ -173,16 +175,6 @@ def _text_and_context(messages: list[Any]) -> tuple[str, object]:
     }
     return (text if text.strip() else _NO_TEXT), context
 
-
-def _encodes(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (holds no lone surrogate), as SemanticCache needs."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def plan_request(kwargs: Mapping[str, Any], policy: Policy) -> tuple[dict[str, Any], Plan | str]:
     """(the arguments to send, the cache plan or the reason the request bypasses the cache)."""
     sent = _materialise(kwargs)
@@ -208,7 +200,7 @@ def plan_request(kwargs: Mapping[str, Any], policy: Policy) -> tuple[dict[str, A
         context_json = _canonical(context)
     except (TypeError, ValueError) as exc:
         return sent, f"a parameter cannot be written as JSON ({exc})"
-    if not (_encodes(text) and _encodes(params_json) and _encodes(context_json)):
+    if not (encodes_utf8(text) and encodes_utf8(params_json) and encodes_utf8(context_json)):
         return sent, "the request holds text that does not encode as UTF-8 (a lone surrogate)"
     stream_options = sent.get("stream_options")
     include_usage = isinstance(stream_options, Mapping) and bool(
