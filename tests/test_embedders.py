@@ -18,6 +18,13 @@ def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     assert np.allclose(HashingEmbedder(dim=64).embed(["Hello world"])[0], a[0])
 
 
+def test_hashing_embedder_embeds_a_lone_surrogate() -> None:
+    # Python strings may hold one (e.g. from JSON escapes); the embedder must not raise on it
+    a = HashingEmbedder(dim=64).embed(["x \ud800 y", "x \udc00 y"])
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(a[0], a[1])
+
+
 def test_hashing_embedder_rejects_tiny_dim() -> None:
     with pytest.raises(InvalidConfigError, match="dim must be an int >= 8"):
         HashingEmbedder(dim=2)

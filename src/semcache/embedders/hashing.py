@@ -41,7 +41,8 @@ class HashingEmbedder:
     def _bucket(self, feature: str) -> tuple[int, float]:
         hit = self._memo.get(feature)
         if hit is None:
-            h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+            raw = feature.encode("utf-8", "surrogatepass")  # a lone surrogate hashes too
+            h = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
             hit = (h % self._dim, 1.0 if (h >> 63) & 1 else -1.0)
             if len(self._memo) < 200_000:
                 self._memo[feature] = hit
