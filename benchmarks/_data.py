@@ -47,19 +47,30 @@ def train_sample(train: list[LabelledPair], n: int = 35_000, seed: int = 7) -> l
 
 
 class EmbeddingStore(VectorStore):
-    """A VectorStore kept on disk (benchmarks/.cache): each text is embedded once per embedder."""
+    """A VectorStore kept on disk (benchmarks/.cache): each text is embedded once per embedder.
+
+    Texts are saved as one UTF-8 blob plus each text's byte length, so any text
+    (a NUL or a lone surrogate included) comes back at its own row.
+    """
 
     def __init__(self, embedder, name: str) -> None:  # type: ignore[no-untyped-def]
         super().__init__(embedder)
         self.path = CACHE_DIR / f"emb-{name}.npz"
         if self.path.exists():
             z = np.load(self.path, allow_pickle=False)
-            if "texts_utf8" in z:  # NUL-joined UTF-8
+            if "texts_len" in z:
+                blob, ends = bytes(z["texts_blob"]), np.cumsum(z["texts_len"])
+                starts = ends - z["texts_len"]
+                texts = [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends, strict=True)]
+            elif "texts_utf8" in z:  # an earlier format: NUL-joined UTF-8
                 texts = bytes(z["texts_utf8"]).decode("utf-8").split("\x00")
-            else:  # the earlier format: a fixed-width str array (as wide as the longest text)
+            else:  # the first format: a fixed-width str array (as wide as the longest text)
                 texts = [str(t) for t in z["texts"]]
-            self.vectors = z["vectors"]
-            self.index = {t: i for i, t in enumerate(texts)}
+            if len(texts) != len(z["vectors"]):  # e.g. a NUL inside a text in the NUL-joined format
+                print(f"{self.path}: {len(texts)} texts for {len(z['vectors'])} vectors; re-embedding", file=sys.stderr)
+            else:
+                self.vectors = z["vectors"]
+                self.index = {t: i for i, t in enumerate(texts)}
 
     def _embed_new(self, todo: list[str]) -> None:
         t0 = time.time()
@@ -67,9 +78,10 @@ class EmbeddingStore(VectorStore):
         super()._embed_new(todo)
         print(f" ({time.time() - t0:.0f}s)", file=sys.stderr)
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        texts = list(self.index)  # (in row order: rows are given in insertion order)
-        joined = np.frombuffer("\x00".join(texts).encode("utf-8"), np.uint8)
-        np.savez(self.path, texts_utf8=joined, vectors=self.vectors)
+        encoded = [t.encode("utf-8", "surrogatepass") for t in self.index]  # in row order (insertion order)
+        blob = np.frombuffer(b"".join(encoded), np.uint8)
+        lengths = np.array([len(e) for e in encoded], np.int64)
+        np.savez(self.path, texts_blob=blob, texts_len=lengths, vectors=self.vectors)
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
