@@ -127,9 +127,12 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def evaluate(choose: Stream, report: Stream, score: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
-    """Operating points chosen on ``choose``, figures on ``report``; plus the best any
-    threshold picked on ``report`` itself could do (ranking alone)."""
+def evaluate(
+    choose: Stream, report: Stream, score: Callable[[np.ndarray], np.ndarray], fixed: dict[float, float] | None = None
+) -> dict[str, float]:
+    """Operating points chosen on ``choose`` (or ``fixed`` ones: target -> score
+    threshold), figures on ``report``; plus the best any threshold picked on
+    ``report`` itself could do (ranking alone)."""
     cs, cr = choose.served(score(choose.x))
     rs, rr = report.served(score(report.x))
     out: dict[str, float] = {}
@@ -137,7 +140,9 @@ def evaluate(choose: Stream, report: Stream, score: Callable[[np.ndarray], np.nd
     cum = np.cumsum(rr[order])
     k = np.arange(1, len(order) + 1)
     for t in (0.95, 0.99):
-        tau = operating_points(cs, cr, [t])[0][1]
+        tau = fixed[t] if fixed else operating_points(cs, cr, [t])[0][1]
+        out[f"choose hit rate @{t}"] = float(np.mean(cs >= tau))
+        out[f"choose precision @{t}"] = float(cr[cs >= tau].mean()) if np.any(cs >= tau) else float("nan")
         acc = rs >= tau
         out[f"correct hits @{t}"] = float(rr[acc].sum() / report.n)
         out[f"precision @{t}"] = float(rr[acc].mean()) if acc.any() else float("nan")
@@ -186,7 +191,12 @@ def main() -> None:
         systems[name] = lambda x, m=m, cols=cols: m.predict_proba(x[:, cols])[:, 1]
 
     results = {name: evaluate(choose, report, f) for name, f in systems.items()}
-    cols = ["correct hits @0.95", "precision @0.95", "hindsight correct hits @0.95",
+    # the shipped verifier at its own operating points (fit_verifier.py chose them on the same
+    # 'choose' half), for how far one choice of a point on a flat curve moves the figures
+    shipped = {t: _logit(tau) for t, tau in verifier.points if t in (0.95, 0.99)}
+    results["shipped verifier at its shipped points"] = evaluate(choose, report, systems["shipped verifier"], shipped)
+    cols = ["choose hit rate @0.95", "choose precision @0.95",
+            "correct hits @0.95", "precision @0.95", "hindsight correct hits @0.95",
             "correct hits @0.99", "precision @0.99", "area"]
     print("| scorer | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
