@@ -59,8 +59,9 @@ class EmbeddingStore(VectorStore):
         if self.path.exists():
             z = np.load(self.path, allow_pickle=False)
             if "texts_len" in z:
-                blob, ends = bytes(z["texts_blob"]), np.cumsum(z["texts_len"])
-                starts = ends - z["texts_len"]
+                blob, lengths = bytes(z["texts_blob"]), z["texts_len"]
+                ends = np.cumsum(lengths)
+                starts = ends - lengths
                 texts = [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends, strict=True)]
             elif "texts_utf8" in z:  # an earlier format: NUL-joined UTF-8
                 texts = bytes(z["texts_utf8"]).decode("utf-8").split("\x00")
