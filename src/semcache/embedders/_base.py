@@ -8,9 +8,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._errors import InvalidEmbeddingError
+from .._errors import ArgumentTypeError, InvalidEmbeddingError, describe
 
-__all__ = ["Embedder", "check_embeddings"]
+__all__ = ["Embedder", "check_embeddings", "check_texts"]
 
 
 @runtime_checkable
@@ -23,6 +23,18 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32[len(texts), dim], rows of unit length."""
         ...
+
+
+def check_texts(texts: Sequence[str], *, source: str = "embed") -> list[str]:
+    """``texts`` as a list of str, or ArgumentTypeError naming what came: a single
+    str would otherwise be embedded one character per row."""
+    if isinstance(texts, (str, bytes)):
+        raise ArgumentTypeError(f"{source} expects a sequence of str, got a single {describe(texts)}; pass [text]")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise ArgumentTypeError(f"{source} expects a sequence of str, got {describe(t)} at index {i}")
+    return out
 
 
 _KERNELS: list[ModuleType] = []

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._errors import InvalidConfigError
 from ..normalize import normalize
+from ._base import check_texts
 
 __all__ = ["HashingEmbedder"]
 
@@ -49,6 +50,7 @@ class HashingEmbedder:
         return hit
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = check_texts(texts, source="HashingEmbedder.embed")
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             norm = normalize(text)

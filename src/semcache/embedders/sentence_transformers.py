@@ -17,6 +17,7 @@ import numpy as np
 
 from .._errors import InvalidConfigError, MissingDependencyError
 from .._optional import require
+from ._base import check_texts
 
 __all__ = ["DEFAULT_MODEL", "SentenceTransformerEmbedder", "default_model_path"]
 
@@ -100,12 +101,24 @@ class SentenceTransformerEmbedder:
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit rows, one per text. A lone surrogate (which the tokenizer cannot take)
+        is read as U+FFFD, and two in a row that make a UTF-16 pair as their character."""
+        checked = check_texts(texts, source="SentenceTransformerEmbedder.embed")
+        texts = [t if t.isascii() else _encodable(t) for t in checked]
         model = self._model if self._model is not None else self._load()
         vecs = model.encode(
-            list(texts),
+            texts,
             batch_size=self.batch_size,
             convert_to_numpy=True,
             normalize_embeddings=True,
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
