@@ -23,10 +23,7 @@ benchmarks/results/cross_encoder_bound.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -37,10 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _data import ROOT, EmbeddingStore, data_dir, qqp_groups, read_qqp, split_dev, train_sample
-from token_alignment import hindsight
+from token_alignment import figures, print_table, served, write_json
 
-from semcache._workloads import Groups, LabelledPair, Nearest, _curve, nearest
-from semcache.verify import operating_points
+from semcache._workloads import Groups, LabelledPair, Nearest, nearest
 
 FLOOR = 0.80
 MAX_LEN = 96  # tokens of the pair; QQP questions are short, longer pairs are cut
@@ -133,30 +129,6 @@ class CrossEncoder:
         return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def served(n: int, score: np.ndarray, right: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per query: the best score among its candidates (the first on a tie) and whether it is right."""
-    best = np.full(n, -np.inf)
-    ok = np.zeros(n, bool)
-    for s, r, i in zip(score, right, query, strict=True):
-        if s > best[i]:
-            best[i], ok[i] = s, r
-    return best, ok
-
-
-def figures(choose: tuple[np.ndarray, np.ndarray], report: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
-    """Operating points on 'choose', figures on 'report' (as token_alignment.evaluate)."""
-    (cs, cr), (rs, rr) = choose, report
-    out: dict[str, float] = {}
-    for t in (0.95, 0.99):
-        tau = operating_points(cs, cr, [t])[0][1]
-        acc = rs >= tau
-        out[f"correct hits @{t}"] = float(rr[acc].sum() / len(rs))
-        out[f"precision @{t}"] = float(rr[acc].mean()) if acc.any() else float("nan")
-        out[f"hindsight correct hits @{t}"] = hindsight(rs, rr, t)
-    out["area"] = _curve(rs, rr)[2]
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="the shared data folder (default ../shared/data)")
@@ -191,22 +163,13 @@ def main() -> None:
 
     cols = ["correct hits @0.95", "precision @0.95", "hindsight correct hits @0.95",
             "correct hits @0.99", "precision @0.99", "area"]
-    print("| scorer | " + " | ".join(cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for name, r in results.items():
-        cells = [f"{r[c]:.3f}" if c == "area" else f"{100 * r[c]:.1f} %" for c in cols]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_table(results, cols)
     print(f"\ncross-encoder: fit {fit_s / 60:.1f} min ({args.epochs} epoch(s), {len(fit_pairs)} pairs); "
           f"scoring one lookup's 4 candidates p50 {p50:.1f} ms, p99 {p99:.1f} ms on this CPU")
-    git = ["git", "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "command": f"python benchmarks/cross_encoder_bound.py --epochs {args.epochs}", "commit": commit,
-        "machine": platform.machine(), "fit pairs": len(fit_pairs), "fit minutes": fit_s / 60,
-        "lookup of 4 candidates ms": {"p50": p50, "p99": p99}, "results": results,
-    }, indent=2) + "\n")
-
+    write_json(OUT, {
+        "command": f"python benchmarks/cross_encoder_bound.py --epochs {args.epochs}", "fit pairs": len(fit_pairs),
+        "fit minutes": fit_s / 60, "lookup of 4 candidates ms": {"p50": p50, "p99": p99}, "results": results,
+    })
 
 if __name__ == "__main__":
     main()

@@ -110,16 +110,20 @@ class Stream:
         self.n = len(near.queries)
 
     def served(self, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per query: the best score among its candidates (the first on a tie, as the
-        cache serves) and whether that one is right."""
-        best = np.full(self.n, -np.inf)
-        right = np.zeros(self.n, bool)
-        for s, ok, i in zip(score, self.right, self.query, strict=True):
-            if s > best[i]:
-                best[i], right[i] = s, ok
-        if np.isinf(best).any():
-            raise ValueError("served() needs every query to have a candidate (build the stream without a floor)")
-        return best, right
+        return served(self.n, score, self.right, self.query)
+
+
+def served(n: int, score: np.ndarray, right: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query (of ``n``): the best score among its candidates (the first on a tie,
+    as the cache serves) and whether that one is right."""
+    best = np.full(n, -np.inf)
+    ok = np.zeros(n, bool)
+    for s, r, i in zip(score, right, query, strict=True):
+        if s > best[i]:
+            best[i], ok[i] = s, r
+    if np.isinf(best).any():
+        raise ValueError("served() needs every query to have a candidate (build the stream without a floor)")
+    return best, ok
 
 
 def _logit(p: float) -> float:
@@ -145,22 +149,46 @@ def hindsight(score: np.ndarray, right: np.ndarray, target: float, min_hits: int
 def evaluate(
     choose: Stream, report: Stream, score: Callable[[np.ndarray], np.ndarray], fixed: dict[float, float] | None = None
 ) -> dict[str, float]:
-    """Operating points chosen on ``choose`` (or ``fixed`` ones: target -> score
-    threshold), figures on ``report``; plus the best any threshold picked on
-    ``report`` itself could do (ranking alone)."""
-    cs, cr = choose.served(score(choose.x))
-    rs, rr = report.served(score(report.x))
+    """``figures`` of ``score`` over the two streams."""
+    return figures(choose.served(score(choose.x)), report.served(score(report.x)), fixed)
+
+
+Served = tuple[np.ndarray, np.ndarray]  # per query: best score, whether that one is right
+
+
+def figures(choose: Served, report: Served, fixed: dict[float, float] | None = None) -> dict[str, float]:
+    """Operating points chosen on ``choose``'s (score, right) per query (or ``fixed``
+    ones: target -> score threshold), figures on ``report``'s; plus the best any
+    threshold picked on ``report`` itself could do (ranking alone)."""
+    (cs, cr), (rs, rr) = choose, report
     out: dict[str, float] = {}
     for t in (0.95, 0.99):
         tau = fixed[t] if fixed else operating_points(cs, cr, [t])[0][1]
         out[f"choose hit rate @{t}"] = float(np.mean(cs >= tau))
         out[f"choose precision @{t}"] = float(cr[cs >= tau].mean()) if np.any(cs >= tau) else float("nan")
         acc = rs >= tau
-        out[f"correct hits @{t}"] = float(rr[acc].sum() / report.n)
+        out[f"correct hits @{t}"] = float(rr[acc].sum() / len(rs))
         out[f"precision @{t}"] = float(rr[acc].mean()) if acc.any() else float("nan")
         out[f"hindsight correct hits @{t}"] = hindsight(rs, rr, t)
     out["area"] = _curve(rs, rr)[2]
     return out
+
+
+def print_table(results: dict[str, dict[str, float]], cols: Sequence[str]) -> None:
+    """A markdown table, a row per scorer: shares as percentages, the area as is."""
+    print("| scorer | " + " | ".join(cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for name, r in results.items():
+        cells = [f"{r[c]:.3f}" if c == "area" else f"{100 * r[c]:.1f} %" for c in cols]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def write_json(path: Path, payload: dict[str, object]) -> None:
+    """``payload`` with the commit (``git describe --dirty``) and machine, as JSON at ``path``."""
+    git = ["git", "describe", "--always", "--dirty"]
+    commit = subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"commit": commit, "machine": platform.machine(), **payload}, indent=2) + "\n")
 
 
 def main() -> None:
@@ -211,19 +239,11 @@ def main() -> None:
     cols = ["choose hit rate @0.95", "choose precision @0.95",
             "correct hits @0.95", "precision @0.95", "hindsight correct hits @0.95",
             "correct hits @0.99", "precision @0.99", "area"]
-    print("| scorer | " + " | ".join(cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for name, r in results.items():
-        cells = [f"{r[c]:.3f}" if c == "area" else f"{100 * r[c]:.1f} %" for c in cols]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    git = ["git", "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "command": "python benchmarks/token_alignment.py", "commit": commit, "machine": platform.machine(),
-        "fit rows": len(fit.right), "choose queries": choose.n, "report queries": report.n, "floor": FLOOR,
-        "token features": TOKEN_FEATURES, "results": results,
-    }, indent=2) + "\n")
+    print_table(results, cols)
+    write_json(OUT, {
+        "command": "python benchmarks/token_alignment.py", "fit rows": len(fit.right), "choose queries": choose.n,
+        "report queries": report.n, "floor": FLOOR, "token features": TOKEN_FEATURES, "results": results,
+    })
 
 
 if __name__ == "__main__":
