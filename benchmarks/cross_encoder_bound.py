@@ -16,8 +16,13 @@ over every query's 4 nearest (the candidates semcache sees), operating points
 chosen on 'choose', figures on 'report', as token_alignment.py does. It also
 times one lookup's worth of scoring (4 pairs) on this CPU: a cross-encoder is
 milliseconds where the cache's verifier is microseconds, and its weights are
-~90 MB, so it could not ship as the verifier. ~25 min on 2 cores; writes
+~90 MB, so it could not ship as the verifier. About 13 min of fit per epoch on
+2 cores, plus ~10 min of embedding and scoring; writes
 benchmarks/results/cross_encoder_bound.json.
+
+A fifth of dev's questions also occur in the fit sample (QQP reuses questions
+across pairs); labels do not leak (the groups give every fit pair its own
+label), but the model may have seen a scored text, which can only favour it.
 """
 
 from __future__ import annotations
@@ -155,7 +160,7 @@ def main() -> None:
     ce.fit(fit_pairs, fit_right, args.epochs)
     fit_s = time.time() - t0
     results = {}
-    cos = {name: (n.cos[:, 0].astype(np.float64), n.right[:, 0]) for name, n in near.items()}
+    cos = {name: (np.clip(n.cos[:, 0], 0.0, 1.0).astype(np.float64), n.right[:, 0]) for name, n in near.items()}
     results["fixed cosine (nearest only)"] = figures(cos["choose"], cos["report"])
     scored = {name: served(len(near[name].queries), ce.score(p), r, q) for name, (p, r, q) in cand.items()}
     results["fine-tuned MiniLM cross-encoder"] = figures(scored["choose"], scored["report"])
@@ -168,6 +173,7 @@ def main() -> None:
           f"scoring one lookup's 4 candidates p50 {p50:.1f} ms, p99 {p99:.1f} ms on this CPU")
     write_json(OUT, {
         "command": f"python benchmarks/cross_encoder_bound.py --epochs {args.epochs}", "fit pairs": len(fit_pairs),
+        "fit share right": float(fit_right.mean()),
         "fit minutes": fit_s / 60, "lookup of 4 candidates ms": {"p50": p50, "p99": p99}, "results": results,
     })
 

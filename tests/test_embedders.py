@@ -27,7 +27,13 @@ def test_hashing_embedder_embeds_a_lone_surrogate() -> None:
 
 @pytest.mark.parametrize(
     ("texts", "match"),
-    [("hey", "got a single str 'hey'; pass \\[text\\]"), (["ok", 3], "got int 3 at index 1"), (b"hey", "single bytes")],
+    [
+        ("hey", "got a single str 'hey'; pass \\[text\\]"),
+        (["ok", 3], "got int 3 at index 1"),
+        (b"hey", "single bytes"),
+        (None, "got None"),
+        ({"a": 1}, "got dict"),
+    ],
 )
 def test_hashing_embedder_names_what_is_not_a_sequence_of_str(texts: object, match: str) -> None:
     # a single str would otherwise be embedded one character per row

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +30,8 @@ def check_texts(texts: Sequence[str], *, source: str = "embed") -> list[str]:
     str would otherwise be embedded one character per row."""
     if isinstance(texts, (str, bytes)):
         raise ArgumentTypeError(f"{source} expects a sequence of str, got a single {describe(texts)}; pass [text]")
+    if isinstance(texts, Mapping) or not isinstance(texts, Iterable):
+        raise ArgumentTypeError(f"{source} expects a sequence of str, got {describe(texts)}")
     out = list(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
