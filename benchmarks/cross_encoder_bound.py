@@ -16,11 +16,11 @@ over every query's 4 nearest (the candidates semcache sees), operating points
 chosen on 'choose', figures on 'report', as token_alignment.py does. It also
 times one lookup's worth of scoring (4 pairs) on this CPU: a cross-encoder is
 milliseconds where the cache's verifier is microseconds, and its weights are
-~90 MB, so it could not ship as the verifier. About 13 min of fit per epoch on
-2 cores, plus ~10 min of embedding and scoring; writes
+~90 MB, so it could not ship as the verifier. Its fit took 12.8 min per epoch on
+2 cores, the embedding 285 s when benchmarks/.cache had none, then the scoring; writes
 benchmarks/results/cross_encoder_bound.json.
 
-A fifth of dev's questions also occur in the fit sample (QQP reuses questions
+Some of dev's questions also occur in the fit sample (QQP reuses questions
 across pairs); labels do not leak (the groups give every fit pair its own
 label), but the model may have seen a scored text, which can only favour it.
 """

@@ -20,8 +20,8 @@ with cosine >= 0.80, labelled by equivalence group), so the verifier's score
 they read is out of sample. Operating points are chosen on dev's 'choose' half
 and figures reported on the 'report' half, every query scored over its 4
 nearest as in hit_rate.py (whose verifier area this reproduces up to float
-ties). Nothing here ships; it embeds ~82 k texts with token outputs (~6 min on
-2 cores, ~1.1 GB in memory) and writes benchmarks/results/token_alignment.json.
+ties). Nothing here ships; it embeds ~82 k texts with token outputs (358-392 s
+in the runs on 2 cores, float16 tokens held in memory) and writes benchmarks/results/token_alignment.json.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from _data import ROOT, data_dir, qqp_groups, read_qqp, split_dev, train_sample
 
 from semcache._features import profiles
 from semcache._workloads import Groups, LabelledPair, Nearest, _curve, nearest
-from semcache.verify import CalibratedVerifier, load_default_verifier, operating_points
+from semcache.verify import CalibratedVerifier, _sigmoid, load_default_verifier, operating_points
 
 FLOOR = 0.80
 TOKEN_FEATURES = ["P", "R", "F1", "worst q", "worst c", "2nd worst q", "2nd worst c", "worst", "length ratio"]
@@ -131,14 +131,11 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _prob(logit: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logit))
-
-
 def hindsight(score: np.ndarray, right: np.ndarray, target: float, min_hits: int = 20) -> float:
     """The most correct hits (share of queries) any threshold on ``score`` picked with
     the labels gives at precision >= ``target``: cuts only between distinct scores,
-    with at least ``min_hits`` accepted (as hit_rate.py's best_in_hindsight)."""
+    with at least ``min_hits`` accepted (hit_rate.py's best_in_hindsight, which
+    reads a curve, may also cut between tied scores)."""
     order = np.argsort(-score, kind="stable")
     s, cum = score[order], np.cumsum(right[order])
     k = np.arange(1, len(s) + 1)
@@ -216,8 +213,8 @@ def main() -> None:
     tok = list(range(4, 4 + len(TOKEN_FEATURES)))
     systems: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "fixed cosine (nearest only)": lambda x: np.where(x[:, 1] == 0, np.clip(x[:, 0], 0.0, 1.0), 0.0),
-        "shipped verifier": lambda x: _prob(x[:, 2]),
-        "shipped verifier + embedding head": lambda x: _prob(x[:, 3]),
+        "shipped verifier": lambda x: _sigmoid(x[:, 2]),
+        "shipped verifier + embedding head": lambda x: _sigmoid(x[:, 3]),
     }
     models = {
         "cosine + token alignment, logistic": ([0, *tok], LogisticRegression(max_iter=3000)),

@@ -37,6 +37,7 @@ __all__ = [
     "SemcacheError",
     "check_utf8",
     "describe",
+    "encodes_utf8",
 ]
 
 
@@ -92,17 +93,28 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def encodes_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8, i.e. holds no lone surrogate (half of a UTF-16
+    pair): what a prompt or namespace must, and what the integrations test before
+    handing text to the cache (public as ``semcache.normalize.encodes_utf8``)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_utf8(text: str, name: str, error: type[SemcacheError]) -> str:
     """``text`` if it encodes as UTF-8, as prompts and namespaces must (they are
     hashed and matched as text); else ``error`` naming the lone surrogate (a half of
     a UTF-16 pair, e.g. from JSON's "\\ud800") that stops it."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise error(
-                f"{name} must be text that encodes as UTF-8, got a lone surrogate {text[exc.start]!r} at index "
-                f"{exc.start} of {describe(text)}: half of a UTF-16 pair (e.g. a JSON \\u escape or text cut "
-                "inside an emoji); replace it, e.g. with text.encode('utf-8', 'replace').decode()"
-            ) from None
-    return text
+    if encodes_utf8(text):
+        return text
+    at = next(i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
+    raise error(
+        f"{name} must be text that encodes as UTF-8, got a lone surrogate {text[at]!r} at index "
+        f"{at} of {describe(text)}: half of a UTF-16 pair (e.g. a JSON \\u escape or text cut "
+        "inside an emoji); replace it, e.g. with text.encode('utf-8', 'replace').decode()"
+    )

@@ -11,8 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._errors import ArgumentTypeError, InvalidResponseError, describe
-from .normalize import encodes_utf8
+from ._errors import ArgumentTypeError, InvalidResponseError, describe, encodes_utf8
 
 __all__ = ["Kind", "decode", "decode_metadata", "encode", "encode_metadata"]
 

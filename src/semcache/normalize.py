@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from ._errors import ArgumentTypeError, InvalidPromptError, check_utf8, describe
+from ._errors import ArgumentTypeError, InvalidPromptError, check_utf8, describe, encodes_utf8
 
 __all__ = ["check_prompt", "encodes_utf8", "exact_key", "normalize"]
 
@@ -24,19 +24,6 @@ def check_prompt(prompt: object, name: str = "prompt") -> str:
     if not prompt.strip():
         raise InvalidPromptError(f"{name} must be a non-empty, non-blank str, got {prompt!r}")
     return check_utf8(prompt, name, InvalidPromptError)
-
-
-def encodes_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8, i.e. holds no lone surrogate (half of a UTF-16
-    pair): what a prompt or namespace must, and what the integrations test before
-    handing text to the cache."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def normalize(text: str) -> str:

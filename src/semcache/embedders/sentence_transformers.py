@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidConfigError, MissingDependencyError
+from .._errors import InvalidConfigError, MissingDependencyError, encodes_utf8
 from .._optional import require
 from ._base import check_texts
 
@@ -104,7 +104,7 @@ class SentenceTransformerEmbedder:
         """Unit rows, one per text. A lone surrogate (which the tokenizer cannot take)
         is read as U+FFFD, and two in a row that make a UTF-16 pair as their character."""
         checked = check_texts(texts, source="SentenceTransformerEmbedder.embed")
-        texts = [t if t.isascii() else _encodable(t) for t in checked]
+        texts = [t if encodes_utf8(t) else _paired(t) for t in checked]
         model = self._model if self._model is not None else self._load()
         vecs = model.encode(
             texts,
@@ -116,9 +116,6 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
-def _encodable(text: str) -> str:
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+def _paired(text: str) -> str:
+    """``text`` with split UTF-16 pairs joined and lone surrogates as U+FFFD."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -175,6 +175,7 @@ def _text_and_context(messages: list[Any]) -> tuple[str, object]:
     }
     return (text if text.strip() else _NO_TEXT), context
 
+
 def plan_request(kwargs: Mapping[str, Any], policy: Policy) -> tuple[dict[str, Any], Plan | str]:
     """(the arguments to send, the cache plan or the reason the request bypasses the cache)."""
     sent = _materialise(kwargs)
