@@ -1,6 +1,6 @@
 """Fit the shipped verifiers: weights on QQP train, operating points on dev.
 
-    python benchmarks/fit_verifier.py [--data ../shared/data] [--only lexical|head]
+    python benchmarks/fit_verifier.py [--data ../shared/data] [--only lexical|head] [--points-only]
 
 Writes two models into src/semcache/data:
 
@@ -10,10 +10,18 @@ verifier_minilm.json (any embedder: cosine + lexical features). Splits (see benc
   4 nearest cached questions with cosine >= 0.85, labelled by equivalence group;
 - IDF weights come from the questions of that sample;
 - operating points (probability thresholds per target precision), and for
-  each the lowest cosine it served (``served_cosines``; less 0.02: its floor), are chosen on the 'choose' half
+  each the lowest cosine it served (``served_cosines``; less 0.02, and for targets >= 0.95 at least
+  LEXICAL_SEARCH_FLOOR: its floor), are chosen on the 'choose' half
   of qqp/dev.tsv in the warm-stream setting (cache every question1, query
   every question2, serve the best of the 4 nearest);
 - the 'report' half of dev is never read here: hit_rate.py reports on it.
+
+Operating points are chosen on the probability the cache computes
+(``CalibratedVerifier.probability``: with the order-swap prior and the
+long-prompt guard) with nothing served below each target's cosine floor, as
+``decide`` serves nothing there (``choose_points``). ``--points-only`` keeps
+the shipped weights and chooses only the points, floors and served cosines
+again (the fit itself is not bit-reproducible).
 
 verifier_minilm_head.json (all-MiniLM-L6-v2 only): the same lexical features
 plus a head over the two embeddings (semcache._head.PairHead, its weights in
@@ -46,6 +54,7 @@ from semcache.verify import (
     FLAG_PRIORS,
     TARGET_GRID,
     CalibratedVerifier,
+    _shipped,
     _sigmoid,
     cosine_floors,
     fit_logistic,
@@ -61,6 +70,12 @@ HEAD_FLOOR = 0.80  # the head sees candidates from here up
 # half its accepted pairs below 0.90 were 65 % right (26 of 505 accepted), and
 # a lower floor makes every lookup's LSH search look much further.
 HEAD_SEARCH_FLOOR = 0.90
+# For targets >= 0.95 the lexical model serves nothing below cosine 0.955: the
+# lowest floor at which plan_lsh keeps full recall (0.99 modelled) with the plan of
+# the 0.970 cosine gate (10 k and 100 k entries: 8-bit bands, no bit flips; 1 M:
+# 12-bit bands, one-bit flips). From 0.954 down, 10 k and 100 k take 12-bit bands
+# with one-bit flips, 1.6x the modelled cost of a lookup at 100 k.
+LEXICAL_SEARCH_FLOOR = 0.955
 # head shape: projection width (0: none), hidden units, epochs
 HEAD_SHAPE = (0, 256, 12)
 K = 4  # candidates the cache hands the verifier
@@ -126,6 +141,59 @@ def candidate_rows(pairs, store, groups, idf, floor):  # type: ignore[no-untyped
         "q": np.array(qi), "u": qv[qi], "v": cv[ci], "cos": np.array(cos), "x": np.array(xs),
         "y": np.array(ys, dtype=bool), "nq": len(queries), "qprof": qprof, "cprof": cprof, "c": np.array(ci),
     }
+
+
+def runtime_scores(verifier: CalibratedVerifier, rows) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Each candidate's probability as the cache computes it (``verifier.probability``:
+    ``x @ w`` plus the order-swap prior, 0 where the long-prompt guard fails)."""
+    return np.array([
+        verifier.probability(rows["qprof"][q], rows["cprof"][c], cos, u, v)
+        for q, c, cos, u, v in zip(rows["q"], rows["c"], rows["cos"], rows["u"], rows["v"], strict=True)
+    ])
+
+
+def choose_points(verifier: CalibratedVerifier, rows, lowest: dict[float, float]):  # type: ignore[no-untyped-def]
+    """Operating points, cosine floors and served cosines per target of TARGET_GRID,
+    chosen on ``rows`` (the warm stream of dev's 'choose' half), targets in rising order.
+
+    Per target, the score is the runtime probability with every candidate below the
+    target's floor scored 0, as ``decide`` serves nothing there: below ``lowest[target]``
+    and below the floor of the target before it (floors never fall as the target rises).
+    The point is the lowest threshold reaching the target on that score
+    (``operating_points``), at least the one before; the floor is the lowest cosine it
+    served less ``FLOOR_MARGIN``, at least that lower bound."""
+    p = runtime_scores(verifier, rows)
+    if verifier.head is None:
+        linear = _sigmoid(rows["x"] @ np.asarray(verifier.weights))
+        print(f"  {int(np.sum(np.abs(p - linear) > 1e-9))} of {len(p)} candidates score otherwise than "
+              "sigmoid(x @ w) (the swap prior, the long-prompt guard)")
+    points, floors, served = [], [], []
+    low, tau = 0.0, 0.0
+    for t in TARGET_GRID:
+        low = max(low, lowest.get(t, 0.0))
+        best_p, best_cos, right = best_per_query(rows, np.where(rows["cos"] >= low, p, 0.0))
+        tau = max(tau, operating_points(best_p, right, [t])[0][1])
+        point = (float(t), float(tau))
+        points.append(point)
+        floors += cosine_floors(best_p, best_cos, [point], lowest={t: low})
+        served += served_minima(best_p, best_cos, [point])
+        low = floors[-1][1]
+        acc = best_p >= tau
+        prec = right[acc].mean() if acc.any() else float("nan")
+        print(f"  choose split: target {t:.3f} tau {tau:.3f} floor {low:.3f} served from "
+              f"{served[-1][1]:.3f} hit rate {acc.mean():.3f} correct {right[acc].sum() / len(acc):.3f} "
+              f"precision {prec:.3f}")
+    return tuple(points), tuple(floors), tuple(served)
+
+
+def with_points(verifier: CalibratedVerifier, rows, lowest: dict[float, float]) -> CalibratedVerifier:  # type: ignore[no-untyped-def]
+    """``verifier`` with the points, floors and served cosines ``choose_points`` picks on ``rows``."""
+    points, floors, served = choose_points(verifier, rows, lowest)
+    return replace(verifier, points=points, cosine_floors=floors, served_cosines=served)
+
+
+HEAD_LOWEST = {t: HEAD_SEARCH_FLOOR for t in TARGET_GRID if t >= 0.9}
+LEXICAL_LOWEST = {t: LEXICAL_SEARCH_FLOOR for t in TARGET_GRID if t >= 0.95}
 
 
 def fit_head(rows, width: int, hidden: int, epochs: int, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -202,22 +270,7 @@ def main_head(d: Path, store, groups, idf) -> None:  # type: ignore[no-untyped-d
         weights=tuple(float(v) for v in weights), points=((0.5, 0.5),), floor=HEAD_FLOOR, idf=idf, head=head,
         source="all-MiniLM-L6-v2 on QQP with an embedding head (fit: all train pairs; points: dev 'choose' half)",
     )
-    ch = candidate_rows(choose, store, groups, idf, HEAD_FLOOR)
-    p = np.array([
-        verifier.probability(ch["qprof"][q], ch["cprof"][c], cos, u, v)
-        for q, c, cos, u, v in zip(ch["q"], ch["c"], ch["cos"], ch["u"], ch["v"], strict=True)
-    ])
-    best_p, _, right = best_per_query(ch, p)
-    points = operating_points(best_p, right, TARGET_GRID)
-    floors = cosine_floors(p, ch["cos"], points, lowest={t: HEAD_SEARCH_FLOOR for t, _ in points if t >= 0.9})
-    served = served_minima(p, ch["cos"], points)
-    for (t, tau), (_, fl) in zip(points, floors, strict=True):
-        acc = best_p >= tau
-        prec = right[acc].mean() if acc.any() else float("nan")
-        print(f"  choose split: target {t:.3f} tau {tau:.3f} floor {fl:.3f} hit rate {acc.mean():.3f} "
-              f"correct {right[acc].sum() / len(acc):.3f} precision {prec:.3f}")
-    verifier = replace(verifier, points=tuple(points), cosine_floors=floors, served_cosines=served)
-    write_head_model(verifier)
+    write_head_model(with_points(verifier, candidate_rows(choose, store, groups, idf, HEAD_FLOOR), HEAD_LOWEST))
 
 
 def write_head_model(verifier: CalibratedVerifier) -> None:
@@ -233,10 +286,17 @@ def write_head_model(verifier: CalibratedVerifier) -> None:
         print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
+def write_model(verifier: CalibratedVerifier) -> None:
+    OUT.write_text(json.dumps(verifier.to_dict(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data")
     ap.add_argument("--only", choices=("lexical", "head"))
+    ap.add_argument("--points-only", action="store_true",
+                    help="keep the shipped weights; choose the points, floors and served cosines again")
     args = ap.parse_args()
     d = data_dir(args.data)
     from semcache.embedders.sentence_transformers import SentenceTransformerEmbedder
@@ -247,6 +307,15 @@ def main() -> None:
     groups = qqp_groups(train_all + dev)
     train = train_sample(train_all)
     choose, _report = split_dev(dev)
+    if args.points_only:
+        for only, name, lowest, write in (
+            ("lexical", OUT.name, LEXICAL_LOWEST, write_model), ("head", HEAD_OUT.name, HEAD_LOWEST, write_head_model)
+        ):
+            if args.only in (None, only):
+                shipped = _shipped(name)
+                print(f"{only}: points on dev 'choose' for the shipped weights")
+                write(with_points(shipped, candidate_rows(choose, store, groups, shipped.idf, shipped.floor), lowest))
+        return
 
     idf = idf_table([t for p in train for t in (p.q1, p.q2)])
     if args.only != "lexical":
@@ -265,32 +334,16 @@ def main() -> None:
     for name, v in zip(FEATURE_NAMES, w, strict=True):
         print(f"  {name:<24} {v:+.3f}")
 
-    choose_rows = candidate_rows(choose, store, groups, idf, FLOOR)
-    best_p, best_cos, right = best_per_query(choose_rows, _sigmoid(choose_rows["x"] @ w))
-    points = operating_points(best_p, right, TARGET_GRID)
-    # the lowest cosine each target served on 'choose' (less 0.02): the bound from
-    # the weights alone (min_cosine without floors) is far lower than anything the
-    # model accepts, and a lower bound makes every lookup's LSH search wider
-    floors = cosine_floors(best_p, best_cos, points)
-    # where each target really served: candidate search keeps full recall from there up
-    served = served_minima(best_p, best_cos, points)
-    floor = FLOOR
-    print("operating points (target precision -> probability):", points)
-    for t, tau in points:
-        acc = best_p >= tau
-        prec = right[acc].mean() if acc.any() else float("nan")
-        print(f"  choose split: target {t:.3f} tau {tau:.3f} hit rate {acc.mean():.3f} precision {prec:.3f}")
     verifier = CalibratedVerifier(
         weights=tuple(float(v) for v in w),
-        points=tuple(points),
-        cosine_floors=floors,
-        served_cosines=served,
-        floor=floor,
+        points=((0.5, 0.5),),
+        floor=FLOOR,
         idf=idf,
         source="all-MiniLM-L6-v2 on QQP (fit: 35k train pairs; points: dev 'choose' half)",
     )
-    OUT.write_text(json.dumps(verifier.to_dict(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
-    print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+    verifier = with_points(verifier, candidate_rows(choose, store, groups, idf, FLOOR), LEXICAL_LOWEST)
+    write_model(verifier)
+
 
 
 if __name__ == "__main__":

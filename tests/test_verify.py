@@ -9,8 +9,15 @@ import pytest
 
 from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
 from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError
-from semcache._features import FEATURE_NAMES, features, logistic, profile, scoring_model
-from semcache.verify import SWAP_PRIOR, CosineVerifier, fit_logistic, load_default_verifier, operating_points
+from semcache._features import FEATURE_NAMES, features, logistic, long_mismatch, order_swap, profile, scoring_model
+from semcache.verify import (
+    SWAP_PRIOR,
+    TARGET_GRID,
+    CosineVerifier,
+    fit_logistic,
+    load_default_verifier,
+    operating_points,
+)
 
 from .conftest import near, unit
 
@@ -208,6 +215,50 @@ def test_calibrate_without_refit_keeps_weights_and_moves_points() -> None:
     base = load_default_verifier()
     v = calibrate(pairs, embedder=HashingEmbedder(dim=64), base=base)
     assert v.weights == base.weights and "operating points only" in v.source
+
+
+def _swaps_and_long_pairs(rng: np.random.Generator) -> list[tuple[str, str, int]]:
+    """Pairs whose features look alike but whose answers differ only through what no
+    weight covers: a direction swap (the swap prior) or another ending after one long
+    shared template (the long-prompt guard)."""
+    formats = ["pdf", "word", "excel", "png", "jpeg", "csv", "html", "markdown"]
+    pairs: list[tuple[str, str, int]] = []
+    for _ in range(60):
+        a, b = (str(f) for f in rng.choice(formats, 2, replace=False))
+        pairs.append((f"how do I convert {a} to {b}", f"how can I convert {a} to {b}?", 1))
+        pairs.append((f"how do I convert {a} to {b}", f"how do I convert {b} to {a}", 0))
+    template = " ".join(f"step{i} keep the answer short" for i in range(40))  # 200 words
+    for i in range(15):
+        pairs.append((f"{template} then summarise chapter {i}", f"{template} then summarise chapter {i}!", 1))
+        pairs.append((f"{template} then summarise chapter {i}", f"{template} then translate chapter {i + 1}", 0))
+    return pairs
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: bool) -> None:
+    """decide() adds the swap prior and applies the long-prompt guard; points chosen on
+    ``x @ w`` alone would belong to another model than the one returned."""
+    pairs = _swaps_and_long_pairs(np.random.default_rng(5))
+    emb = HashingEmbedder(dim=64)
+    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=refit)
+    texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
+    vecs = dict(zip(texts, emb.embed(texts), strict=True))
+    probs, labels = [], []
+    swapped = guarded = 0
+    for a, b, label in pairs:
+        pa, pb = profile(a), profile(b)
+        swapped += order_swap(pa, pb)
+        guarded += long_mismatch(pa, pb, v.long_words)
+        probs.append(v.probability(pa, pb, float(vecs[a] @ vecs[b])))
+        labels.append(bool(label))
+    assert swapped == 60 and guarded == 15  # the case is what it claims
+    scores, right = np.array(probs), np.array(labels)
+    if refit:  # a refit chooses its points on the second half of a fixed shuffle
+        pick = np.random.default_rng(0).permutation(len(pairs))[len(pairs) // 2 :]
+        scores, right = scores[pick], right[pick]
+    want = operating_points(scores, right, TARGET_GRID, min_hits=10)
+    assert [t for t, _ in v.points] == [t for t, _ in want]
+    assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
 
 
 def test_calibrate_rejects_bad_input() -> None:

@@ -47,8 +47,10 @@ from ._features import (
     logistic,
     long_mismatch,
     long_mismatch_reference,
+    order_swap,
     order_swap_reference,
     profile,
+    profiles,
     query_logistic,
     scoring_model,
     usable_profile,
@@ -283,8 +285,8 @@ class CalibratedVerifier:
         """Where candidate search keeps its full recall target (``plan_lsh``'s ``recall_at``).
 
         With ``served_cosines`` (fitted with the operating points): the lowest cosine
-        the verifier served at its target on calibration data (0.964 at 0.95 for the
-        shipped verifier, whose floor is 0.944), within [``min_cosine``, 1]; search
+        the verifier served at its target on calibration data (0.957 at 0.95 for the
+        shipped verifier, whose floor is 0.955), within [``min_cosine``, 1]; search
         keeps at least 0.98 modelled recall down to ``min_cosine``. Else ``min_cosine``.
         """
         low = self.min_cosine
@@ -557,7 +559,7 @@ def load_default_verifier(
     for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
     ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
     better (benchmarks/RESULTS.md) and costs more per lookup that reaches the verifier
-    (p99 145 against 52 us in benchmarks/hit_rate.py's QQP warm stream).
+    (p99 138 against 40 us in benchmarks/hit_rate.py's QQP warm stream).
     """
     _check_unit(target_precision, "target_precision", open_interval=True)
     if not head:
@@ -726,9 +728,10 @@ def cosine_floors(
 
 
 def _pair_features(
-    pairs: Sequence[tuple[str, str, Any]], embedder: Any, idf: Mapping[str, float] | None, head: PairHead | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from ._features import profiles
+    pairs: Sequence[tuple[str, str, Any]], embedder: Any, base: CalibratedVerifier
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels, cosines and the head's term of each pair, and the part of the
+    runtime logit no weight covers: the swap prior, -inf where the long-prompt guard fails."""
     from .embedders import check_embeddings
 
     texts = list(dict.fromkeys([a for a, _, _ in pairs] + [b for _, b, _ in pairs]))
@@ -738,16 +741,26 @@ def _pair_features(
     x = np.empty((len(pairs), len(FEATURE_NAMES)))
     cos = np.empty(len(pairs))
     y = np.empty(len(pairs))
+    shift = np.zeros(len(pairs))
     for k, (a, b, label) in enumerate(pairs):
         cos[k] = float(vecs[row[a]] @ vecs[row[b]])
-        x[k] = features(profs[a], profs[b], cos[k], idf)
+        x[k] = features(profs[a], profs[b], cos[k], base.idf)
         y[k] = 1.0 if label else 0.0
+        if base.long_words >= 0 and long_mismatch(profs[a], profs[b], base.long_words):
+            shift[k] = -math.inf
+        elif order_swap(profs[a], profs[b]):
+            shift[k] = SWAP_PRIOR
     head_term = np.zeros(len(pairs))
-    if head is not None:
+    if base.head is not None:
         ia = [row[a] for a, _, _ in pairs]
         ib = [row[b] for _, b, _ in pairs]
-        head_term = head.logits(vecs[ia], vecs[ib], x)
-    return x, y, cos, head_term
+        head_term = base.head.logits(vecs[ia], vecs[ib], x)
+    return x, y, cos, head_term, shift
+
+
+def _runtime_scores(z: np.ndarray) -> np.ndarray:
+    """Probabilities from runtime logits (``decide``'s): 0 where the guard made them -inf."""
+    return np.where(np.isneginf(z), 0.0, _sigmoid(z))
 
 
 def calibrate(
@@ -786,7 +799,7 @@ def calibrate(
     emb = resolve_embedder(embedder)
     if base is None:
         base = load_default_verifier(target_precision)
-    x, y, cos, head_term = _pair_features(pairs, emb, base.idf, base.head)
+    x, y, cos, head_term, shift = _pair_features(pairs, emb, base)
     do_refit = refit if refit is not None else min(positives, negatives) >= 200
     nonpos = [FEATURE_NAMES.index(f) for f in MISMATCH_FEATURES]
     priors = {FEATURE_NAMES.index(f): v for f, v in FLAG_PRIORS.items()}
@@ -799,11 +812,12 @@ def calibrate(
         # then describe exactly the model that ships
         fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
         wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
-        points = operating_points(_sigmoid(xh[pick_idx] @ wh), y[pick_idx], TARGET_GRID, min_hits=10)
-        scores = _sigmoid(xh @ wh)
+        # points on the probability decide() computes (the swap prior and the guard included)
+        scores = _runtime_scores(xh @ wh + shift)
+        points = operating_points(scores[pick_idx], y[pick_idx], TARGET_GRID, min_hits=10)
     else:
         wh = np.append(base._w, base.head_scale)  # type: ignore[attr-defined]
-        scores = _sigmoid(xh @ wh)
+        scores = _runtime_scores(xh @ wh + shift)
         points = operating_points(scores, y, TARGET_GRID, min_hits=10)
     lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
