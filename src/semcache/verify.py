@@ -559,7 +559,7 @@ def load_default_verifier(
     for all-MiniLM-L6-v2 and needs that ``embedder`` (matched by its
     ``model_name`` and ``dim``). On held-out QQP the head ranks candidates
     better (benchmarks/RESULTS.md) and costs more per lookup that reaches the verifier
-    (p99 138 against 40 us in benchmarks/hit_rate.py's QQP warm stream).
+    (p99 135 against 37 us in benchmarks/hit_rate.py's QQP warm stream).
     """
     _check_unit(target_precision, "target_precision", open_interval=True)
     if not head:
