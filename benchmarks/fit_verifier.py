@@ -54,7 +54,6 @@ from semcache.verify import (
     FLAG_PRIORS,
     TARGET_GRID,
     CalibratedVerifier,
-    _shipped,
     _sigmoid,
     cosine_floors,
     fit_logistic,
@@ -286,6 +285,13 @@ def write_head_model(verifier: CalibratedVerifier) -> None:
         print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
+def read_model(path: Path) -> CalibratedVerifier:
+    """A model file this script wrote (with its head's .npz beside it, if any)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    head = PairHead.from_bytes((path.parent / data["head_file"]).read_bytes()) if data.get("head_file") else None
+    return CalibratedVerifier.from_dict(data, head=head)
+
+
 def write_model(verifier: CalibratedVerifier) -> None:
     OUT.write_text(json.dumps(verifier.to_dict(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
@@ -308,11 +314,11 @@ def main() -> None:
     train = train_sample(train_all)
     choose, _report = split_dev(dev)
     if args.points_only:
-        for only, name, lowest, write in (
-            ("lexical", OUT.name, LEXICAL_LOWEST, write_model), ("head", HEAD_OUT.name, HEAD_LOWEST, write_head_model)
+        for only, path, lowest, write in (
+            ("lexical", OUT, LEXICAL_LOWEST, write_model), ("head", HEAD_OUT, HEAD_LOWEST, write_head_model)
         ):
             if args.only in (None, only):
-                shipped = _shipped(name)
+                shipped = read_model(path)  # this checkout's file, not an installed copy's
                 print(f"{only}: points on dev 'choose' for the shipped weights")
                 write(with_points(shipped, candidate_rows(choose, store, groups, shipped.idf, shipped.floor), lowest))
         return

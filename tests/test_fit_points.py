@@ -20,11 +20,15 @@ def fit_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_fit_verifier_under_test", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    saved_path, had_data = list(sys.path), "_data" in sys.modules
     sys.modules[spec.name] = mod
     try:
-        spec.loader.exec_module(mod)
+        spec.loader.exec_module(mod)  # (puts benchmarks/ on sys.path and imports _data)
     finally:
         del sys.modules[spec.name]
+        sys.path[:] = saved_path
+        if not had_data:
+            sys.modules.pop("_data", None)
     return mod
 
 
@@ -63,7 +67,11 @@ def test_points_are_chosen_on_the_runtime_probability_above_each_floor(fit_modul
     rows = _rows(np.random.default_rng(11))
     base = load_default_verifier()
     assert sum(order_swap(a, b) for a, b in zip(rows["qprof"], rows["cprof"], strict=True)) > 50  # type: ignore[call-overload]
-    lowest = {0.95: 0.96, 0.96: 0.96, 0.97: 0.96}
+    # a bound that bites: from 0.95 up nothing below 0.975, where the pairs are seldom
+    # wrong, so 0.95's own threshold would fall below 0.925's (the point must not).
+    # (Carrying a floor to the next target changes a point only through a query's best
+    # among several candidates; these rows have one each.)
+    lowest = {0.95: 0.975}
     v = fit_module.with_points(base, rows, lowest)
     p = np.array([
         base.probability(a, b, float(c))

@@ -172,6 +172,23 @@ def test_operating_points_reach_their_precision() -> None:
     assert taus == sorted(taus)
 
 
+def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:
+    """Two points that each just reach their own target do not make a point between
+    them reach its own: 0.93 is served at the 0.95 point, never an interpolated one."""
+    v = CalibratedVerifier(
+        weights=load_default_verifier().weights,
+        points=((0.95, 0.8), (0.9, 0.5), (0.99, 0.9)),  # (order does not matter)
+        floor=0.85,
+        cosine_floors=((0.9, 0.86), (0.95, 0.955), (0.99, 0.965)),
+        served_cosines=((0.9, 0.88), (0.95, 0.957), (0.99, 0.985)),
+    )
+    for target, tau, floor, served in ((0.93, 0.8, 0.955, 0.957), (0.9, 0.5, 0.86, 0.88), (0.995, 0.9, 0.965, 0.985)):
+        at = v.with_target(target)
+        assert (at.threshold, at.min_cosine, at.search_cosine) == (tau, floor, served), target
+    shipped = load_default_verifier()
+    assert shipped.with_target(0.94).threshold == shipped.with_target(0.95).threshold
+
+
 def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:
     """Known answer: a filler word or punctuation changes nothing; a changed number changes everything."""
     subjects = ["invoice", "router", "passport", "garden hose", "savings account", "camera lens", "train ticket"]

@@ -206,7 +206,7 @@ class CalibratedVerifier:
     """Logistic model over cosine + lexical features, with a calibrated operating point.
 
     ``points`` maps target precisions to probability thresholds chosen on
-    held-out data; ``target_precision`` picks one (interpolated between).
+    held-out data; ``target_precision`` picks one (between two, the higher one's).
     With a ``head`` (``semcache._head.PairHead``, fitted for one embedding
     model) the logit also reads the two embeddings, scaled by ``head_scale``;
     such a verifier needs the vectors (``reads_embeddings``) and serves no
@@ -277,8 +277,15 @@ class CalibratedVerifier:
         return value
 
     def _per_target(self, table: Sequence[tuple[float, float]]) -> float:
-        """A (target precision, cosine) table read at ``target_precision`` (interpolated)."""
-        return float(np.interp(self.target_precision, [t for t, _ in table], [c for _, c in table]))
+        """A (target precision, value) table read at ``target_precision``: the entry of
+        the lowest target at or above it (the nearest point measured to reach it; the
+        last entry above them all). Not interpolated: two points that each just reach
+        their own target do not make a point between them reach its own."""
+        ordered = sorted(table)
+        for target, value in ordered:
+            if target >= self.target_precision - 1e-12:
+                return float(value)
+        return float(ordered[-1][1])
 
     @property
     def search_cosine(self) -> float:
@@ -300,9 +307,7 @@ class CalibratedVerifier:
         cached = self.__dict__.get("_tau")  # (made once, as min_cosine)
         if cached is not None:
             return float(cached)
-        targets = [p for p, _ in self.points]
-        taus = [t for _, t in self.points]
-        value = float(np.interp(self.target_precision, targets, taus))
+        value = self._per_target(self.points)
         object.__setattr__(self, "_tau", value)
         return value
 
