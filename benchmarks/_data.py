@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,13 @@ from semcache._workloads import (  # noqa: F401  (re-exported for the benchmark 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 CACHE_DIR = ROOT / "benchmarks" / ".cache"
+
+
+def commit() -> str:
+    """This checkout's commit as ``git describe --always --dirty`` gives it ("" without git):
+    what a recorded figure was measured at."""
+    git = ["git", "describe", "--always", "--dirty"]
+    return subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
 
 def data_dir(path: str | None) -> Path:

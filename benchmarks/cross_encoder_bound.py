@@ -4,7 +4,7 @@
 
 Issue 3 asks for 2x the correct hits of a fixed cosine at precision 0.95. No
 scorer over the pooled embedding and lexical features has come near it
-(RESULTS.md §1, token_alignment.py). This script asks whether the labels allow
+(RESULTS.md, token_alignment.py). This script asks whether the labels allow
 it at all with a much stronger model: all-MiniLM-L6-v2's own weights (the
 shipped package, no download) fine-tuned as a cross-encoder that reads query
 and candidate together, with a new one-logit classifier on top.

@@ -54,6 +54,7 @@ from semcache.verify import (
     FLAG_PRIORS,
     TARGET_GRID,
     CalibratedVerifier,
+    _read_model,
     _sigmoid,
     cosine_floors,
     fit_logistic,
@@ -72,8 +73,8 @@ HEAD_SEARCH_FLOOR = 0.90
 # For targets >= 0.95 the lexical model serves nothing below cosine 0.955: the
 # lowest floor at which plan_lsh keeps full recall (0.99 modelled) with the plan of
 # the 0.970 cosine gate (10 k and 100 k entries: 8-bit bands, no bit flips; 1 M:
-# 12-bit bands, one-bit flips). From 0.954 down, 10 k and 100 k take 12-bit bands
-# with one-bit flips, 1.6x the modelled cost of a lookup at 100 k.
+# 12-bit bands, one-bit flips). At 0.954, 0.950 and 0.944 (the floors served_cosines.py
+# prints) 10 k and 100 k take 12-bit bands with one-bit flips, 1.6x the modelled cost at 100 k.
 LEXICAL_SEARCH_FLOOR = 0.955
 # head shape: projection width (0: none), hidden units, epochs
 HEAD_SHAPE = (0, 256, 12)
@@ -269,32 +270,22 @@ def main_head(d: Path, store, groups, idf) -> None:  # type: ignore[no-untyped-d
         weights=tuple(float(v) for v in weights), points=((0.5, 0.5),), floor=HEAD_FLOOR, idf=idf, head=head,
         source="all-MiniLM-L6-v2 on QQP with an embedding head (fit: all train pairs; points: dev 'choose' half)",
     )
-    write_head_model(with_points(verifier, candidate_rows(choose, store, groups, idf, HEAD_FLOOR), HEAD_LOWEST))
-
-
-def write_head_model(verifier: CalibratedVerifier) -> None:
-    """The model as JSON with its head beside it in an .npz file (binary weights
-    base64-encoded in the JSON would make one file of over 1 MB)."""
-    assert verifier.head is not None
-    HEAD_WEIGHTS.write_bytes(verifier.head.to_bytes())
-    data = verifier.to_dict()
-    del data["head"]
-    data["head_file"] = HEAD_WEIGHTS.name
-    HEAD_OUT.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True), encoding="utf-8")
-    for path in (HEAD_OUT, HEAD_WEIGHTS):
-        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
-
-
-def read_model(path: Path) -> CalibratedVerifier:
-    """A model file this script wrote (with its head's .npz beside it, if any)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    head = PairHead.from_bytes((path.parent / data["head_file"]).read_bytes()) if data.get("head_file") else None
-    return CalibratedVerifier.from_dict(data, head=head)
+    write_model(with_points(verifier, candidate_rows(choose, store, groups, idf, HEAD_FLOOR), HEAD_LOWEST))
 
 
 def write_model(verifier: CalibratedVerifier) -> None:
-    OUT.write_text(json.dumps(verifier.to_dict(), separators=(",", ":"), sort_keys=True), encoding="utf-8")
-    print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+    """The model as JSON (OUT, or HEAD_OUT with a head); a head goes beside it in an
+    .npz file (binary weights base64-encoded in the JSON would make one file of over 1 MB)."""
+    data = verifier.to_dict()
+    paths = [OUT]
+    if verifier.head is not None:
+        HEAD_WEIGHTS.write_bytes(verifier.head.to_bytes())
+        del data["head"]
+        data["head_file"] = HEAD_WEIGHTS.name
+        paths = [HEAD_OUT, HEAD_WEIGHTS]
+    paths[0].write_text(json.dumps(data, separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    for path in paths:
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
 def main() -> None:
@@ -314,13 +305,12 @@ def main() -> None:
     train = train_sample(train_all)
     choose, _report = split_dev(dev)
     if args.points_only:
-        for only, path, lowest, write in (
-            ("lexical", OUT, LEXICAL_LOWEST, write_model), ("head", HEAD_OUT, HEAD_LOWEST, write_head_model)
-        ):
+        for only, path, lowest in (("lexical", OUT, LEXICAL_LOWEST), ("head", HEAD_OUT, HEAD_LOWEST)):
             if args.only in (None, only):
-                shipped = read_model(path)  # this checkout's file, not an installed copy's
+                shipped = _read_model(path.parent, path.name)  # this checkout's file, not an installed copy's
                 print(f"{only}: points on dev 'choose' for the shipped weights")
-                write(with_points(shipped, candidate_rows(choose, store, groups, shipped.idf, shipped.floor), lowest))
+                rows = candidate_rows(choose, store, groups, shipped.idf, shipped.floor)
+                write_model(with_points(shipped, rows, lowest))
         return
 
     idf = idf_table([t for p in train for t in (p.q1, p.q2)])

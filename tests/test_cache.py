@@ -65,6 +65,20 @@ def test_responses_round_trip_unchanged(cache: SemanticCache, response: object) 
     assert hit is not None and hit.response == response and type(hit.response) is type(response)
 
 
+@pytest.mark.parametrize(
+    ("response", "metadata"),
+    [("half of a pair: \ud83d", None), (["\ud800", "caf\u00e9"], {"note": "\udc00"})],
+)
+def test_lone_surrogates_round_trip_without_redis(
+    cache: SemanticCache, response: object, metadata: dict[str, str] | None
+) -> None:
+    """The in-memory tier stores a lone surrogate as it came (the Redis tier has its own test)."""
+    cache.put("what did the model say", response, metadata=metadata)
+    hit = cache.get("what did the model say")
+    assert hit is not None and hit.response == response and hit.metadata == metadata
+    assert cache.stats().errors == 0
+
+
 def test_mutating_a_hit_does_not_change_the_cache(cache: SemanticCache) -> None:
     cache.put("p", {"list": [1]}, metadata={"source": "test"})
     hit = cache.get("p")

@@ -192,6 +192,8 @@ def test_markdown_table_formats() -> None:
     rows = [{"system": "x", "hit rate": 0.25, "precision": float("nan"), "p50 us": 12.345}]
     assert markdown_table(rows).splitlines()[2] == "| x | 0.250 | \u2013 | 12.3 |"
     assert markdown_table(rows, percent=True).splitlines()[2] == "| x | 25.0 % | \u2013 | 12 |"
+    # a column whose name merely ends in "us" is a share, not microseconds
+    assert markdown_table([{"bonus": 0.5}], percent=True).splitlines()[2] == "| 50.0 % |"
 
 
 def test_bench_data_command_runs_every_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,8 @@ Kind = Literal["s", "b", "j"]
 
 
 def encode(response: object) -> tuple[Kind, str | bytes]:
-    """(kind, data): ``s`` for str, ``b`` for bytes, ``j`` for JSON text of anything else."""
+    """(kind, data): ``s`` for str, ``b`` for bytes, ``j`` for JSON text of anything else
+    (a str that does not encode as UTF-8, e.g. with a lone surrogate, included)."""
     if isinstance(response, str):
         if encodes_utf8(response):
             return "s", response

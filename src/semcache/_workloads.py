@@ -236,15 +236,20 @@ def nearest(pairs: Sequence[LabelledPair], store: VectorStore, groups: Groups, k
     cached = list(dict.fromkeys(p.q1 for p in pairs))
     queries = [p.q2 for p in pairs]
     qv, cv = store(queries), store(cached)
-    sims = qv @ cv.T
-    top = np.argsort(-sims, axis=1)[:, :k]
+    k = min(k, len(cached))
+    top = np.empty((len(queries), k), np.int64)
+    cos = np.empty((len(queries), k), np.float32)
+    first = np.empty(len(queries), np.int64)
+    first_cos = np.empty(len(queries), np.float32)
+    for lo in range(0, len(queries), 2048):  # (a block of rows at a time: train-size streams)
+        sims = qv[lo : lo + 2048] @ cv.T
+        top[lo : lo + len(sims)] = np.argsort(-sims, axis=1)[:, :k]
+        cos[lo : lo + len(sims)] = np.take_along_axis(sims, top[lo : lo + len(sims)], axis=1)
+        first[lo : lo + len(sims)] = sims.argmax(axis=1)
+        first_cos[lo : lo + len(sims)] = sims[np.arange(len(sims)), first[lo : lo + len(sims)]]
     right = np.array([[groups.same(q, cached[j]) for j in row] for q, row in zip(queries, top, strict=True)])
-    first = sims.argmax(axis=1)
     first_right = np.array([groups.same(q, cached[j]) for q, j in zip(queries, first, strict=True)], dtype=bool)
-    return Nearest(
-        cached, queries, qv, cv, top, np.take_along_axis(sims, top, axis=1), right.reshape(top.shape),
-        sims[np.arange(len(queries)), first], first_right,
-    )
+    return Nearest(cached, queries, qv, cv, top, cos, right.reshape(top.shape), first_cos, first_right)
 
 
 def fixed_thresholds(near: Nearest, targets: Sequence[float]) -> list[float]:

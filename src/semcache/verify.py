@@ -47,7 +47,6 @@ from ._features import (
     logistic,
     long_mismatch,
     long_mismatch_reference,
-    order_swap,
     order_swap_reference,
     profile,
     profiles,
@@ -536,15 +535,19 @@ def _close_call(probs: list[float], tau: float, close: float = _CLOSE) -> bool:
 _DEFAULT: dict[str, CalibratedVerifier] = {}
 
 
+def _read_model(folder: Any, name: str) -> CalibratedVerifier:
+    """The model file ``name`` in ``folder`` (a Path or an importlib Traversable), with
+    the head's weights from the file its ``head_file`` names, if any."""
+    data = json.loads((folder / name).read_text(encoding="utf-8"))
+    head_file = data.get("head_file")
+    head = PairHead.from_bytes((folder / head_file).read_bytes()) if head_file else None
+    return CalibratedVerifier.from_dict(data, head=head)
+
+
 def _shipped(name: str) -> CalibratedVerifier:
     found = _DEFAULT.get(name)
     if found is None:
-        folder = resources.files("semcache") / "data"
-        data = json.loads((folder / name).read_text(encoding="utf-8"))
-        head_file = data.get("head_file")
-        head = PairHead.from_bytes((folder / head_file).read_bytes()) if head_file else None
-        found = CalibratedVerifier.from_dict(data, head=head)
-        _DEFAULT[name] = found
+        found = _DEFAULT[name] = _read_model(resources.files("semcache") / "data", name)
     return found
 
 
@@ -734,9 +737,9 @@ def cosine_floors(
 
 def _pair_features(
     pairs: Sequence[tuple[str, str, Any]], embedder: Any, base: CalibratedVerifier
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels, cosines and the head's term of each pair, and the part of the
-    runtime logit no weight covers: the swap prior, -inf where the long-prompt guard fails."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[TextProfile, TextProfile, Any, Any]]]:
+    """Features, labels, cosines and the head's term of each pair, and what
+    ``CalibratedVerifier.probability`` reads of it (both profiles and vectors)."""
     from .embedders import check_embeddings
 
     texts = list(dict.fromkeys([a for a, _, _ in pairs] + [b for _, b, _ in pairs]))
@@ -746,26 +749,17 @@ def _pair_features(
     x = np.empty((len(pairs), len(FEATURE_NAMES)))
     cos = np.empty(len(pairs))
     y = np.empty(len(pairs))
-    shift = np.zeros(len(pairs))
     for k, (a, b, label) in enumerate(pairs):
         cos[k] = float(vecs[row[a]] @ vecs[row[b]])
         x[k] = features(profs[a], profs[b], cos[k], base.idf)
         y[k] = 1.0 if label else 0.0
-        if base.long_words >= 0 and long_mismatch(profs[a], profs[b], base.long_words):
-            shift[k] = -math.inf
-        elif order_swap(profs[a], profs[b]):
-            shift[k] = SWAP_PRIOR
     head_term = np.zeros(len(pairs))
     if base.head is not None:
         ia = [row[a] for a, _, _ in pairs]
         ib = [row[b] for _, b, _ in pairs]
         head_term = base.head.logits(vecs[ia], vecs[ib], x)
-    return x, y, cos, head_term, shift
-
-
-def _runtime_scores(z: np.ndarray) -> np.ndarray:
-    """Probabilities from runtime logits (``decide``'s): 0 where the guard made them -inf."""
-    return np.where(np.isneginf(z), 0.0, _sigmoid(z))
+    views = [(profs[a], profs[b], vecs[row[a]], vecs[row[b]]) for a, b, _ in pairs]
+    return x, y, cos, head_term, views
 
 
 def calibrate(
@@ -804,26 +798,26 @@ def calibrate(
     emb = resolve_embedder(embedder)
     if base is None:
         base = load_default_verifier(target_precision)
-    x, y, cos, head_term, shift = _pair_features(pairs, emb, base)
+    x, y, cos, head_term, views = _pair_features(pairs, emb, base)
     do_refit = refit if refit is not None else min(positives, negatives) >= 200
     nonpos = [FEATURE_NAMES.index(f) for f in MISMATCH_FEATURES]
     priors = {FEATURE_NAMES.index(f): v for f, v in FLAG_PRIORS.items()}
     # the head's term is one more column, its weight the head's scale
     xh = np.column_stack([x, head_term])
+    pick = np.arange(len(pairs))
     if do_refit:
         order = np.random.default_rng(0).permutation(len(pairs))
-        fit_idx, pick_idx = order[: len(order) // 2], order[len(order) // 2 :]
         # weights from one half, operating points from the other: the points
         # then describe exactly the model that ships
+        fit_idx, pick = order[: len(order) // 2], order[len(order) // 2 :]
         fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
         wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
-        # points on the probability decide() computes (the swap prior and the guard included)
-        scores = _runtime_scores(xh @ wh + shift)
-        points = operating_points(scores[pick_idx], y[pick_idx], TARGET_GRID, min_hits=10)
     else:
         wh = np.append(base._w, base.head_scale)  # type: ignore[attr-defined]
-        scores = _runtime_scores(xh @ wh + shift)
-        points = operating_points(scores, y, TARGET_GRID, min_hits=10)
+    # points on the probability decide() computes (the swap prior and the guard included)
+    model = replace(base, weights=tuple(float(v) for v in wh[:-1]), head_scale=float(wh[-1]))
+    scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
+    points = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
     lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor

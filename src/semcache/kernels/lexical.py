@@ -1100,11 +1100,8 @@ def _query_score(
     """What the one-call kernels return for the query's profile ``a``: the probability,
     or for a pair that calls for the long-prompt guard its probability without the
     guard where that stays below ``at_least`` (the guard could only lower it), else -1.0."""
-    if not long_pair:
-        p: float = logistic(a, b, cosine, keys, vals, model)
-        return p
-    unguarded = _sigmoid(_logit(a, b, cosine, keys, vals, model, np.empty(FEATURES, np.float64)))
-    return unguarded if unguarded < at_least else -1.0
+    p: float = _sigmoid(_logit(a, b, cosine, keys, vals, model, np.empty(FEATURES, np.float64)))
+    return -1.0 if long_pair and p >= at_least else p
 
 
 @jit()
