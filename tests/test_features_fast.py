@@ -283,6 +283,12 @@ def test_query_logistic_equals_logistic_of_the_profile(
     cp = F.profile(c)
     got = F.query_logistic(q, cp, float(cosine), model, table, at_least)
     want = F.logistic(F.profile(q), cp, float(cosine), model, table, at_least)
+    # the lookup path's bound form answers as query_logistic, also where it hands a call on
+    score = F.query_scorer(model, table)
+    assert score(q, cp, float(cosine), float(at_least)) == got
+    assert score(q, cp, np.float32(cosine), float(at_least)) == F.query_logistic(  # type: ignore[arg-type]
+        q, cp, np.float32(cosine), model, table, at_least  # type: ignore[arg-type]
+    )
     if got == -1.0:  # only where the general path is needed: a name or digit beyond ASCII, or the guard
         folded = F._codepoints(unicodedata.normalize("NFKC", q).casefold())
         kernel = F._load().profile_codepoints(F._codepoints(q), folded, b"", True, F._ZERO, F._TABLES, F._PROPS)

@@ -189,6 +189,14 @@ def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:
     assert shipped.with_target(0.94).threshold == shipped.with_target(0.95).threshold
 
 
+@pytest.mark.parametrize("bad", [-1, True, 160.5, "160", None])
+def test_a_verifier_refuses_a_long_words_limit_that_is_not_a_count(bad: object) -> None:
+    # (a negative limit meant "no guard" to the kernels and "guard every pair" to the Python paths)
+    with pytest.raises(InvalidArgumentError, match=r"long_words must be a whole number >= 0, got "):
+        replace(load_default_verifier(), long_words=bad)
+    assert replace(load_default_verifier(), long_words=np.int64(0)).long_words == 0
+
+
 def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:
     """Known answer: a filler word or punctuation changes nothing; a changed number changes everything."""
     subjects = ["invoice", "router", "passport", "garden hose", "savings account", "camera lens", "train ticket"]

@@ -570,15 +570,16 @@ class SemanticCache:
     def _hit(self, entry: _Entry, score: float, exact: bool, confidence: float) -> Hit:
         self._counts["hits"] += 1
         self._counts["exact_hits" if exact else "semantic_hits"] += 1
+        # (by position, in field order: keywords cost a frozen dataclass ~0.3 us more per hit)
         return Hit(
-            response=_payload.decode(entry.kind, entry.payload),
-            score=score,
-            prompt=entry.prompt,
-            entry_id=entry.key,
-            exact=exact,
-            namespace=entry.namespace,
-            metadata=_payload.decode_metadata(entry.metadata),
-            confidence=confidence,
+            _payload.decode(entry.kind, entry.payload),
+            score,
+            entry.prompt,
+            entry.key,
+            exact,
+            entry.namespace,
+            _payload.decode_metadata(entry.metadata),
+            confidence,
         )
 
     def _exact(self, q: _Query) -> Hit | None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import pairwise
@@ -50,7 +51,7 @@ from ._features import (
     order_swap_reference,
     profile,
     profiles,
-    query_logistic,
+    query_scorer,
     scoring_model,
     usable_profile,
 )
@@ -197,7 +198,8 @@ class _Hot(NamedTuple):
     model: np.ndarray  # packed by ``scoring_model``
     idf: IdfTable
     shingles: bool  # the model reads character 3-grams
-    plain: bool  # no head: the one-candidate kernel path applies
+    score_one: Callable[[str, TextProfile, float, float], float] | None  # no head: ``query_scorer``
+    low: float  # threshold - _CLOSE: a probability below it needs no long-prompt guard
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,10 @@ class CalibratedVerifier:
         _check_unit(self.target_precision, "target_precision", open_interval=True)
         if not self.points:
             raise InvalidArgumentError("points must hold at least one (target precision, threshold) pair")
+        words = self.long_words
+        if isinstance(words, bool) or not isinstance(words, numbers.Integral) or words < 0:
+            # (the kernels read a negative limit as "no guard", the Python paths as "guard every pair")
+            raise InvalidArgumentError(f"long_words must be a whole number >= 0, got {describe(words)}")
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     @property
@@ -378,7 +384,9 @@ class CalibratedVerifier:
     def _hot_state(self) -> _Hot:
         """What ``decide`` reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
-        hot = _Hot(self.threshold, self.min_cosine, model, idf, self.reads_shingles, self.head is None)
+        tau = self.threshold
+        one = query_scorer(model, idf) if self.head is None else None
+        hot = _Hot(tau, self.min_cosine, model, idf, self.reads_shingles, one, tau - _CLOSE)
         object.__setattr__(self, "_hot", hot)
         return hot
 
@@ -392,33 +400,33 @@ class CalibratedVerifier:
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
-        tau, floor, model, idf, shingles, plain = self.__dict__.get("_hot") or self._hot_state()
+        tau, floor, model, idf, shingles, one, low = self.__dict__.get("_hot") or self._hot_state()
         if len(candidates) == 1:  # (the common case: no comprehension)
             passing = [0] if candidates[0].cosine >= floor else []
         else:
             passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
         if not passing:
             return None
-        if plain and len(passing) == 1:  # the common case: one candidate, one kernel call
+        if one is not None and len(passing) == 1:  # the common case: one candidate, one kernel call
             i = passing[0]
             cand = candidates[i]
-            cps = [usable_profile(cand.profile, cand.prompt, shingles)]
+            cp = usable_profile(cand.profile, cand.prompt, shingles)
             # (a pair whose probability stays below tau needs no long-prompt guard)
-            p = query_logistic(query, cps[0], cand.cosine, model, idf, at_least=tau - _CLOSE)
+            p = one(query, cp, cand.cosine, low)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
                 return (i, p) if p >= tau else None
+            cps = [cp]
         else:
             cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
         cosines = [candidates[i].cosine for i in passing]
         qp = profile(query, shingles=shingles)  # (3-grams only when the model reads them)
-        if plain:
+        if one is not None:
             # a probability that stays below tau needs no long-prompt guard (see logistic)
-            low = tau - _CLOSE
             probs = [logistic(qp, cp, c, model, idf, at_least=low) for cp, c in zip(cps, cosines, strict=True)]
         else:
             vectors = [candidates[i].vector for i in passing]
             probs = self._head_probabilities(qp, cps, cosines, query_vector, vectors, model, idf).tolist()
-        if _close_call(probs, tau, _CLOSE if plain else _CLOSE_HEAD):
+        if _close_call(probs, tau, _CLOSE if one is not None else _CLOSE_HEAD):
             # The fast path agrees with the reference to rounding (~1e-15; ~1e-6 with
             # a head): only a probability this close to the threshold or to a rival
             # could be decided otherwise, so such calls are made by the reference.
