@@ -100,7 +100,9 @@ def main() -> None:
     ap.add_argument("--data")
     ap.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
     ap.add_argument("--no-gptcache", action="store_true")
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument(
+        "--no-write", action="store_true", help="print only: RESULTS.md, results/hit_rate.json and the plot left alone"
+    )
     args = ap.parse_args()
     d = data_dir(args.data)
     from semcache import SemanticCache
@@ -198,21 +200,23 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left", fontsize=7)
         fig.tight_layout()
-        fig.savefig(PLOTS / "precision_vs_hit_rate.png", dpi=130)
+        if not args.no_write:
+            fig.savefig(PLOTS / "precision_vs_hit_rate.png", dpi=130)
         md += ["", "![precision vs hit rate](plots/precision_vs_hit_rate.png)"]
     except ImportError:
         md += ["", "(matplotlib not installed: no plot)"]
     md += ["", summary_line(res, prep)]
     text = "\n".join(md)
     print(text)
+    if args.no_write:
+        return
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
     (ROOT / "benchmarks" / "results" / "hit_rate.json").write_text(
         json.dumps({"warm": rows, "cold": res.cold, "paraphrase": res.paraphrase, "arena": res.arena,
                     "area": {"semcache": sem[2], "semcache_head": hsem[2], "fixed_cosine": cosc[2],
                              "perfect_nearest": best1[2], "perfect_4_nearest": best4[2]}},
                    indent=1, default=str))
-    if not args.no_write:
-        write_results(text)
+    write_results(text)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ Lookups, each timed alone with ``time.perf_counter_ns``:
   ``v`` a stored vector and ``u`` a random unit vector orthogonal to ``v``,
   so its cosine to ``v`` is 0.97.
 
+Trials (``--trials``, a fresh process each) interleave the configurations, in
+reversed order every other trial, and each configuration's p50 is also given
+as a ratio to the first configuration's in the same trial (paired ratios):
+on a shared VM whose speed drifts, that ratio is steadier than one of medians
+taken minutes apart.
+
 LSH recall is the share of semantic queries whose true entry is among the
 index's candidates (``index.search``, the ``candidates`` best), checked apart
 from the timed loop. The served-hit rate is the share of semantic ``get``
@@ -449,6 +455,34 @@ def trials_table(cases: list[dict]) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def paired_ratios(case: dict, base: dict, kind: str) -> list[float]:
+    """``case``'s p50 of ``kind`` over ``base``'s, trial by trial (trial i of each ran
+    one after the other, so the ratio is measured under the same load)."""
+    return [
+        t["latency"][kind]["p50_us"] / b["latency"][kind]["p50_us"]
+        for t, b in zip(case.get("trials", []), base.get("trials", []), strict=True)
+    ]
+
+
+def ratio_table(cases: list[dict]) -> str:
+    """Median and range over trials of each configuration's paired p50 ratio to the first."""
+    first = cases[0]["config"]
+    base = {c["n"]: c for c in cases if c["config"] == first}
+    lines = [
+        f"| config | entries | miss p50 / {first}: median (range) | semantic p50 / {first}: median (range) |",
+        "|---|---|---|---|",
+    ]
+    for c in cases:
+        if c["config"] == first or c["n"] not in base:
+            continue
+        cells = []
+        for kind in ("miss", "semantic"):
+            r = paired_ratios(c, base[c["n"]], kind)
+            cells.append(f"{np.median(r) - 1:+.1%} ({min(r) - 1:+.1%} to {max(r) - 1:+.1%})")
+        lines.append(f"| {c['config']} | {fmt_n(c['n'])} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def fmt_n(n: int) -> str:
     return (
         f"{n // 1_000_000} M"
@@ -631,10 +665,12 @@ def main() -> None:
         "cases": [],
     }
     breakdown_at = 100_000 if 100_000 in sizes else sizes[-1]
-    for cfg in configs:
-        for n in sizes:
-            trials = []
-            for trial in range(args.trials):
+    runs: dict[tuple[str, int], list[dict]] = {(cfg, n): [] for cfg in configs for n in sizes}
+    for n in sizes:
+        for trial in range(args.trials):
+            # configurations interleaved, in reversed order every other trial: which one
+            # runs second (and any drift of the shared VM) weighs on each alike
+            for cfg in configs if trial % 2 == 0 else configs[::-1]:
                 cmd = [
                     sys.executable,
                     __file__,
@@ -664,7 +700,7 @@ def main() -> None:
                 case = json.loads(out.stdout.strip().splitlines()[-1])
                 case["wall_s"] = time.perf_counter() - t0
                 case["load_1min_at_start"] = round(load, 2)
-                trials.append(case)
+                runs[cfg, n].append(case)
                 lat = case["latency"]
                 print(
                     "   "
@@ -673,7 +709,9 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-            data["cases"].append(merge_trials(trials))
+    for cfg in configs:
+        for n in sizes:
+            data["cases"].append(merge_trials(runs[cfg, n]))
     data["memory"] = []
     if not args.no_memory:
         for n in sizes:  # the first configuration only: the others differ only in the index tables
@@ -707,6 +745,10 @@ def main() -> None:
         print(f"Independent trials (fresh process each; the table above gives the median of {args.trials})\n")
         print(trials_table(data["cases"]))
         print()
+        if len(configs) > 1:
+            print(f"Paired ratios: each trial's p50 over {configs[0]}'s in the same trial (run next to it)\n")
+            print(ratio_table(data["cases"]))
+            print()
     if data["memory"]:
         print(memory_table(data["cases"], data["memory"]))
         print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,8 @@ def data_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, mod)
+    # the module sets TOKENIZERS_PARALLELISM for the benchmarks; set here, it is undone after the test
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", os.environ.get("TOKENIZERS_PARALLELISM", "false"))
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "CACHE_DIR", tmp_path)
     return mod
