@@ -552,16 +552,10 @@ def _profile_of_words(
     with_shingles: bool,
 ) -> np.ndarray:
     """``profile_bytes`` once the text is known to be plain and split into words."""
-    n = len(buf)
-    has_pct = False
-    for p in range(n):
-        if buf[p] == 37:
-            has_pct = True
-            break
     if not has_simhash:
-        simhash = _simhash_span(buf, 0, n, np.empty(64, np.int32))
+        simhash = _simhash_span(buf, 0, len(buf), np.empty(64, np.int32))
     ents, _ = _entities(buf, None)
-    out: np.ndarray = _build(buf, starts, ends, ntok, ents, has_pct, simhash, tables, with_shingles)
+    out: np.ndarray = _build(buf, starts, ends, ntok, ents, _has_pct(buf), simhash, tables, with_shingles)
     return out
 
 
@@ -740,8 +734,9 @@ def profile_codepoints(
 
 
 @jit()
-def _has_pct(text: np.ndarray) -> bool:
-    for p in range(text.shape[0]):  # noqa: SIM110 (a loop that Numba compiles plainly)
+def _has_pct(text: np.ndarray | bytes) -> bool:
+    """Whether the text (code points, or UTF-8 bytes) holds a '%'."""
+    for p in range(len(text)):  # noqa: SIM110 (a loop that Numba compiles plainly)
         if text[p] == 37:
             return True
     return False
