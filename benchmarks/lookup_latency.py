@@ -49,6 +49,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -164,35 +165,53 @@ def memory_child(config_name: str, n: int) -> dict:
     }
 
 
-def child(config_name: str, n: int, lookups: int, repeats: int, warmup: int, breakdown: bool) -> dict:
-    from semcache import SemanticCache
+class Workload(NamedTuple):
+    """The entries of an ``n``-entry cache and ``nq`` lookups of each kind (seeded by ``n``)."""
 
-    kwargs = CONFIGS[config_name]
+    rng: np.random.Generator
+    vecs: np.ndarray
+    prompts: list[str]
+    responses: list[str]
+    targets: np.ndarray  # the entry each exact and semantic lookup is about
+    queries: dict[str, tuple[list[str], np.ndarray]]
+
+
+def workload(n: int, nq: int) -> Workload:
     rng = np.random.default_rng(n)
     vecs = unit_rows(rng, n)
-    emb = RowEmbedder(vecs)
     prompts = [f"e{i}" for i in range(n)]
-    responses = [f"answer {i}" for i in range(n)]
-    nq = lookups + warmup
     targets = rng.integers(0, n, nq)
     queries = {
         "miss": ([f"m{i}" for i in range(nq)], unit_rows(rng, nq)),
         "exact": ([prompts[j] for j in targets], np.ascontiguousarray(vecs[targets])),
         "semantic": ([f"s{i}" for i in range(nq)], at_cosine(rng, vecs[targets], COSINE)),
     }
-    true_cos = np.einsum("ij,ij->i", queries["semantic"][1].astype(np.float64), vecs[targets].astype(np.float64))
+    return Workload(rng, vecs, prompts, [f"answer {i}" for i in range(n)], targets, queries)
 
-    # Compile / load every kernel (flat and LSH paths) on a throwaway cache, so
-    # that neither the clock nor the RSS delta sees Numba's compiler.
-    warm_n = 5_000
-    warm = SemanticCache(
-        RowEmbedder(vecs[:warm_n]) if n >= warm_n else RowEmbedder(unit_rows(rng, warm_n)), max_entries=warm_n, **kwargs
-    )
-    warm.put_many(prompts[:warm_n] if n >= warm_n else [f"e{i}" for i in range(warm_n)], ["x"] * warm_n)
+
+def warm_kernels(kwargs: dict, w: Workload) -> None:
+    """Compile / load every kernel (flat and LSH paths) on a throwaway cache, so that
+    neither the clock nor the RSS delta sees Numba's compiler."""
+    from semcache import SemanticCache
+
+    n, warm_n = len(w.prompts), 5_000
+    rows = w.vecs[:warm_n] if n >= warm_n else unit_rows(w.rng, warm_n)
+    warm = SemanticCache(RowEmbedder(rows), max_entries=warm_n, **kwargs)
+    warm.put_many(w.prompts[:warm_n] if n >= warm_n else [f"e{i}" for i in range(warm_n)], ["x"] * warm_n)
     for kind in KINDS:
-        warm.get(queries[kind][0][0], embedding=queries[kind][1][0])
-    del warm
-    cache = SemanticCache(emb, max_entries=n, **kwargs)
+        warm.get(w.queries[kind][0][0], embedding=w.queries[kind][1][0])
+
+
+def child(config_name: str, n: int, lookups: int, repeats: int, warmup: int, breakdown: bool) -> dict:
+    from semcache import SemanticCache
+
+    kwargs = CONFIGS[config_name]
+    nq = lookups + warmup
+    w = workload(n, nq)
+    _, vecs, prompts, responses, targets, queries = w
+    true_cos = np.einsum("ij,ij->i", queries["semantic"][1].astype(np.float64), vecs[targets].astype(np.float64))
+    warm_kernels(kwargs, w)
+    cache = SemanticCache(RowEmbedder(vecs), max_entries=n, **kwargs)
     gc.collect()
     rss0 = rss_bytes()
     chunk = 50_000

@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Two cache configurations timed side by side, lookup by lookup (issue 3's latency).
+
+``lookup_latency.py`` times each configuration in its own process; on a shared
+VM whose speed drifts over minutes, the ratio of two such medians moves by
+tens of percent between runs (two runs of identical gates at cosine 0.970 and
+0.969 differed by 0 % and 43 %). Here both caches are built in one process
+from the same entries and queries (``lookup_latency.workload``), and every
+query is looked up in each in turn, the order swapped from query to query, so
+that both see the same machine at the same moment. Each repeat gives both a
+p50 and a p99 and their ratio (second over first); a trial (a fresh process)
+reports the median over its repeats, the run the median over trials.
+
+    python benchmarks/latency_pair.py "threshold=0.97" "default (target_precision 0.95)" --trials 5
+    python benchmarks/latency_pair.py --quick "threshold=0.97" "default (target_precision 0.95)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from lookup_latency import CONFIGS, RowEmbedder, machine, percentile_us, warm_kernels, workload
+
+HERE = Path(__file__).resolve().parent
+KINDS = ("miss", "semantic")  # (an exact hit never reaches the index or the verifier)
+
+
+def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int) -> dict:
+    """Both caches over one workload, each query looked up in both, order alternating."""
+    from semcache import SemanticCache
+
+    w = workload(n, lookups + warmup)
+    caches = []
+    for name in names:
+        warm_kernels(CONFIGS[name], w)
+        cache = SemanticCache(RowEmbedder(w.vecs), max_entries=n, **CONFIGS[name])
+        for lo in range(0, n, 50_000):
+            cache.put_many(w.prompts[lo : lo + 50_000], w.responses[lo : lo + 50_000])
+        caches.append(cache)
+    gc.collect()
+    gets = [c.get for c in caches]
+    orders = ((0, 1), (1, 0))
+    clock = time.perf_counter_ns
+    reps: dict[str, list[dict]] = {k: [] for k in KINDS}
+    served = {}
+    for rep in range(repeats):
+        for kind in KINDS:
+            ps, vs = w.queries[kind]
+            if rep == 0:
+                for i in range(warmup):
+                    for get in gets:
+                        get(ps[i], embedding=vs[i])
+            times: tuple[list[int], list[int]] = ([], [])
+            hits = [0, 0]
+            for i in range(warmup, len(ps)):
+                p, v = ps[i], vs[i]
+                for j in orders[i & 1]:
+                    t = clock()
+                    r = gets[j](p, embedding=v)
+                    times[j].append(clock() - t)
+                    hits[j] += r is not None
+            p50 = [percentile_us(t, 50) for t in times]
+            p99 = [percentile_us(t, 99) for t in times]
+            ratios = {"p50_ratio": p50[1] / p50[0], "p99_ratio": p99[1] / p99[0]}
+            reps[kind].append({"p50_us": p50, "p99_us": p99, **ratios})
+            served[kind] = [h / lookups for h in hits]
+    out: dict = {"configs": names, "n": n, "verifiers": [repr(c.verifier) for c in caches], "served": served}
+    for kind in KINDS:
+        r = reps[kind]
+        out[kind] = {
+            "p50_us": [float(np.median([x["p50_us"][j] for x in r])) for j in (0, 1)],
+            "p99_us": [float(np.median([x["p99_us"][j] for x in r])) for j in (0, 1)],
+            "p50_ratio": float(np.median([x["p50_ratio"] for x in r])),
+            "p99_ratio": float(np.median([x["p99_ratio"] for x in r])),
+            "repeats": r,
+        }
+    return out
+
+
+def table(trials: list[dict], names: list[str]) -> str:
+    a, b = names
+    lines = [
+        f"| trial | load | {a}: miss p50 / p99 us | {b}: miss p50 / p99 us | {a}: semantic p50 / p99 us | "
+        f"{b}: semantic p50 / p99 us | miss p50 ratio | semantic p50 ratio | semantic p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [*((str(i + 1), t) for i, t in enumerate(trials)), ("median", None)]
+    for label, t in rows:
+        if t is None:
+            cells = [label, ""]
+            for kind in KINDS:
+                for j in (0, 1):
+                    p50 = np.median([x[kind]["p50_us"][j] for x in trials])
+                    p99 = np.median([x[kind]["p99_us"][j] for x in trials])
+                    cells.append(f"{p50:.1f} / {p99:.1f}")
+            ratios = [np.median([x[k][q] for x in trials]) for k, q in KINDS_RATIOS]
+        else:
+            cells = [label, f"{t['load_1min_at_start']:.2f}"]
+            for kind in KINDS:
+                cells += [f"{t[kind]['p50_us'][j]:.1f} / {t[kind]['p99_us'][j]:.1f}" for j in (0, 1)]
+            ratios = [t[k][q] for k, q in KINDS_RATIOS]
+        cells += [f"{r - 1:+.1%}" for r in ratios]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+KINDS_RATIOS = (("miss", "p50_ratio"), ("semantic", "p50_ratio"), ("semantic", "p99_ratio"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("configs", nargs=2, choices=list(CONFIGS), metavar="CONFIG", help=f"two of: {', '.join(CONFIGS)}")
+    ap.add_argument("--size", type=int, default=100_000, help="entries in each cache (default 100 000)")
+    ap.add_argument("--trials", type=int, default=5, help="fresh processes (default 5)")
+    ap.add_argument("--lookups", type=int, default=5000, help="timed lookups per kind and repeat (default 5000)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=500, help="untimed lookups per kind before the first repeat")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 5 000 entries, 2 trials of 2 x 300 lookups")
+    ap.add_argument("--out", type=Path, help="JSON (default results/latency_pair.json; quick: not written)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.quick:
+        args.size, args.trials, args.lookups, args.repeats, args.warmup = 5_000, 2, 300, 2, 50
+    if args.child:
+        print(json.dumps(child(args.configs, args.size, args.lookups, args.repeats, args.warmup)))
+        return
+    m = machine()
+    trials = []
+    for trial in range(args.trials):
+        load = os.getloadavg()[0]
+        print(f"trial {trial + 1}/{args.trials} (load {load:.2f}) ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, __file__, *args.configs, "--child", "--size", str(args.size)]
+        cmd += ["--lookups", str(args.lookups), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode:
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"trial {trial + 1} failed")
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res["load_1min_at_start"] = round(load, 2)
+        trials.append(res)
+    m["load_1min_end"] = round(os.getloadavg()[0], 2)
+    data = {"machine": m, "configs": args.configs, "n": args.size, "lookups": args.lookups,
+            "repeats": args.repeats, "warmup": args.warmup, "trials": trials}
+    print(f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}, "
+          f"commit {m['semcache_commit'] or m['commit']}")
+    print(f"{args.size} entries each; {args.lookups} lookups per kind x {args.repeats} repeats, each query looked up "
+          f"in both caches in turn; ratios: {args.configs[1]} over {args.configs[0]}, per repeat, median of repeats; "
+          f"served semantic: {[round(s, 3) for s in trials[0]['served']['semantic']]}\n")
+    print(table(trials, args.configs))
+    if not args.quick or args.out:
+        path = args.out or HERE / "results" / "latency_pair.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1))
+        print(f"\nraw numbers: {path}")
+
+
+if __name__ == "__main__":
+    main()
