@@ -314,6 +314,29 @@ def test_a_long_pair_far_below_the_threshold_is_scored_in_one_call(query: str) -
     got = F.query_logistic(query, cp, 0.9, model, table, at_least=0.9)
     assert 0.0 <= got < 0.9
     assert got == F.logistic(F.profile(query), cp, 0.9, model, table, at_least=0.9)
+    score = F.query_scorer(model, table)  # the lookup path's form, ASCII or not
+    assert score(query, cp, 0.9, 0.9) == got and score(query, cp, 0.9, 0.0) == -1.0
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("How do I get a 5% discount in 2019?", "How can I get a 10% discount in 2018?"),
+        ("Is Python better than Java?", "Is Java better than Python?"),
+        ("Why can't I sleep at night", "Why can I sleep at night"),
+        ("What is the best laptop under 500 dollars", "What is the worst laptop under 500 dollars"),
+        ("Who is Barack Obama", "Who is Donald Trump"),
+        ("reset", "reset"),
+    ],
+)
+@pytest.mark.parametrize("at_least", [0.0, 0.5, 0.9])
+def test_the_lookup_scorer_answers_as_query_logistic_on_plain_ascii(query: str, cached: str, at_least: float) -> None:
+    """The property tests' text is seldom all ASCII, the case the scorer sends straight to the kernel."""
+    model, table = DEFAULT._fast_state()
+    cp = F.profile(cached)
+    want = F.query_logistic(query, cp, 0.93, model, table, at_least)
+    assert F.query_scorer(model, table)(query, cp, 0.93, at_least) == want
+    assert want == F.logistic(F.profile(query), cp, 0.93, model, table, at_least)
 
 
 @SETTINGS

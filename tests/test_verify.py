@@ -189,12 +189,29 @@ def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:
     assert shipped.with_target(0.94).threshold == shipped.with_target(0.95).threshold
 
 
-@pytest.mark.parametrize("bad", [-1, True, 160.5, "160", None])
-def test_a_verifier_refuses_a_long_words_limit_that_is_not_a_count(bad: object) -> None:
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(-1, InvalidArgumentError), (True, ArgumentTypeError), (160.5, ArgumentTypeError), ("160", ArgumentTypeError),
+     (None, ArgumentTypeError)],
+)
+def test_a_verifier_refuses_a_long_words_limit_that_is_not_a_count(bad: object, error: type[Exception]) -> None:
     # (a negative limit meant "no guard" to the kernels and "guard every pair" to the Python paths)
-    with pytest.raises(InvalidArgumentError, match=r"long_words must be a whole number >= 0, got "):
+    with pytest.raises(error, match=r"long_words must be a whole number >= 0, got "):
         replace(load_default_verifier(), long_words=bad)
-    assert replace(load_default_verifier(), long_words=np.int64(0)).long_words == 0
+    numpy_int = replace(load_default_verifier(), long_words=np.int64(0))
+    assert type(numpy_int.long_words) is int and numpy_int.to_dict()["long_words"] == 0
+
+
+def test_a_verifier_that_has_decided_pickles_and_decides_alike() -> None:
+    import pickle
+
+    v = load_default_verifier()
+    cands = [Candidate(t, 0.97, profile(t), None) for t in ("How do I reset my router?", "How do I reset my modem?")]
+    query = "how can I reset my router"
+    want = v.decide(query, cands[:1]), v.decide(query, cands)
+    again = pickle.loads(pickle.dumps(v))  # (its lookup state holds a closure, made again on first use)
+    assert again == v
+    assert (again.decide(query, cands[:1]), again.decide(query, cands)) == want
 
 
 def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:

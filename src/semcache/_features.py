@@ -768,8 +768,8 @@ def query_scorer(model: np.ndarray, idf: IdfTable) -> Callable[[str, TextProfile
 
     For the lookup path, which scores one candidate per call: an ASCII query with a
     Python-float cosine and ``at_least`` goes straight to the kernel, without the
-    argument checks and look-ups that ``query_logistic`` repeats on every call
-    (about half a microsecond); anything else is passed to ``query_logistic``.
+    argument checks and look-ups that ``query_logistic`` repeats on every call;
+    anything else is passed to ``query_logistic``.
     """
     kernel = (_K or _load()).logistic_bytes
     tables, symbols, keys, vals = _TABLES, _SYMBOL_BITS, idf.keys, idf.vals

@@ -238,10 +238,17 @@ class CalibratedVerifier:
         if not self.points:
             raise InvalidArgumentError("points must hold at least one (target precision, threshold) pair")
         words = self.long_words
-        if isinstance(words, bool) or not isinstance(words, numbers.Integral) or words < 0:
-            # (the kernels read a negative limit as "no guard", the Python paths as "guard every pair")
+        if isinstance(words, bool) or not isinstance(words, numbers.Integral):
+            raise ArgumentTypeError(f"long_words must be a whole number >= 0, got {describe(words)}")
+        if words < 0:  # (the kernels read a negative limit as "no guard", the Python paths as "guard every pair")
             raise InvalidArgumentError(f"long_words must be a whole number >= 0, got {describe(words)}")
+        object.__setattr__(self, "long_words", int(words))  # (a NumPy integer would not go into JSON)
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the lookup path's state (``_hot`` holds a closure, which pickle
+        cannot carry); ``decide`` makes it again on first use."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hot"}
 
     @property
     def reads_embeddings(self) -> bool:
