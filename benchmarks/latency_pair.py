@@ -3,15 +3,18 @@
 
 ``lookup_latency.py`` times each configuration in its own process; on a shared
 VM whose speed drifts over minutes, the ratio of two such medians moves by
-tens of percent between runs (two runs of identical gates at cosine 0.970 and
-0.969 differed by 0 % and 43 %). Here both caches are built in one process
-from the same entries and queries (``lookup_latency.workload``), and every
-query is looked up in each in turn, the order swapped from query to query, so
-that both see the same machine at the same moment. Each repeat gives both a
-p50 and a p99 and their ratio (second over first); a trial (a fresh process)
-reports the median over its repeats, the run the median over trials.
+tens of percent between runs (two gates that differ only in threshold, 0.970
+and 0.969, came out 0 % and 43 % apart). Here both caches are built in one
+process from the same entries and queries (``lookup_latency.workload``), and
+every query is looked up in each in turn, the order swapped from query to
+query, so that both see the same machine at the same moment. The cache built
+second runs about 2 % slower (a configuration against itself), so every other
+trial builds them in the other order, and the trials are even in number. Each
+repeat gives both a p50 and a p99 and their ratio (second configuration over
+first); a trial (a fresh process) reports the median over its repeats, the run
+the median over trials.
 
-    python benchmarks/latency_pair.py "threshold=0.97" "default (target_precision 0.95)" --trials 5
+    python benchmarks/latency_pair.py "threshold=0.97" "default (target_precision 0.95)" --trials 6
     python benchmarks/latency_pair.py --quick "threshold=0.97" "default (target_precision 0.95)"
 """
 
@@ -33,18 +36,20 @@ HERE = Path(__file__).resolve().parent
 KINDS = ("miss", "semantic")  # (an exact hit never reaches the index or the verifier)
 
 
-def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int) -> dict:
-    """Both caches over one workload, each query looked up in both, order alternating."""
+def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int, second_first: bool = False) -> dict:
+    """Both caches over one workload, each query looked up in both, order alternating;
+    with ``second_first`` the second configuration's cache is built first. Everything
+    returned is indexed by configuration (0: ``names[0]``), whatever the build order."""
     from semcache import SemanticCache
 
     w = workload(n, lookups + warmup)
-    caches = []
-    for name in names:
-        warm_kernels(CONFIGS[name], w)
-        cache = SemanticCache(RowEmbedder(w.vecs), max_entries=n, **CONFIGS[name])
+    caches: list[SemanticCache] = [None, None]  # type: ignore[list-item]
+    for j in (1, 0) if second_first else (0, 1):
+        warm_kernels(CONFIGS[names[j]], w)
+        cache = SemanticCache(RowEmbedder(w.vecs), max_entries=n, **CONFIGS[names[j]])
         for lo in range(0, n, 50_000):
             cache.put_many(w.prompts[lo : lo + 50_000], w.responses[lo : lo + 50_000])
-        caches.append(cache)
+        caches[j] = cache
     gc.collect()
     gets = [c.get for c in caches]
     orders = ((0, 1), (1, 0))
@@ -72,7 +77,8 @@ def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int) -> 
             ratios = {"p50_ratio": p50[1] / p50[0], "p99_ratio": p99[1] / p99[0]}
             reps[kind].append({"p50_us": p50, "p99_us": p99, **ratios})
             served[kind] = [h / lookups for h in hits]
-    out: dict = {"configs": names, "n": n, "verifiers": [repr(c.verifier) for c in caches], "served": served}
+    out: dict = {"configs": names, "n": n, "second_first": second_first,
+                 "verifiers": [repr(c.verifier) for c in caches], "served": served}
     for kind in KINDS:
         r = reps[kind]
         out[kind] = {
@@ -86,16 +92,18 @@ def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int) -> 
 
 
 def table(trials: list[dict], names: list[str]) -> str:
+    """Markdown: each trial's p50 / p99 of both and their ratios, then the medians over trials."""
     a, b = names
     lines = [
-        f"| trial | load | {a}: miss p50 / p99 us | {b}: miss p50 / p99 us | {a}: semantic p50 / p99 us | "
-        f"{b}: semantic p50 / p99 us | miss p50 ratio | semantic p50 ratio | semantic p99 ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| trial | built first (configuration) | load | {a}: miss p50 / p99 us | {b}: miss p50 / p99 us | "
+        f"{a}: semantic p50 / p99 us | {b}: semantic p50 / p99 us | miss p50 ratio | semantic p50 ratio | "
+        "semantic p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [*((str(i + 1), t) for i, t in enumerate(trials)), ("median", None)]
     for label, t in rows:
         if t is None:
-            cells = [label, ""]
+            cells = [label, "", ""]
             for kind in KINDS:
                 for j in (0, 1):
                     p50 = np.median([x[kind]["p50_us"][j] for x in trials])
@@ -103,7 +111,7 @@ def table(trials: list[dict], names: list[str]) -> str:
                     cells.append(f"{p50:.1f} / {p99:.1f}")
             ratios = [np.median([x[k][q] for x in trials]) for k, q in KINDS_RATIOS]
         else:
-            cells = [label, f"{t['load_1min_at_start']:.2f}"]
+            cells = [label, "second" if t["second_first"] else "first", f"{t['load_1min_at_start']:.2f}"]
             for kind in KINDS:
                 cells += [f"{t[kind]['p50_us'][j]:.1f} / {t[kind]['p99_us'][j]:.1f}" for j in (0, 1)]
             ratios = [t[k][q] for k, q in KINDS_RATIOS]
@@ -116,22 +124,29 @@ KINDS_RATIOS = (("miss", "p50_ratio"), ("semantic", "p50_ratio"), ("semantic", "
 
 
 def main() -> None:
+    """Run the trials in fresh processes, print the table, write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("configs", nargs=2, choices=list(CONFIGS), metavar="CONFIG", help=f"two of: {', '.join(CONFIGS)}")
     ap.add_argument("--size", type=int, default=100_000, help="entries in each cache (default 100 000)")
-    ap.add_argument("--trials", type=int, default=5, help="fresh processes (default 5)")
+    ap.add_argument("--trials", type=int, default=6, help="fresh processes, an even number (default 6)")
     ap.add_argument("--lookups", type=int, default=5000, help="timed lookups per kind and repeat (default 5000)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=500, help="untimed lookups per kind before the first repeat")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 5 000 entries, 2 trials of 2 x 300 lookups")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: 5 000 entries, 2 trials of 2 x 300 lookups (overrides those)"
+    )
+    ap.add_argument("--second-first", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help="JSON (default results/latency_pair.json; quick: not written)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.quick:
         args.size, args.trials, args.lookups, args.repeats, args.warmup = 5_000, 2, 300, 2, 50
     if args.child:
-        print(json.dumps(child(args.configs, args.size, args.lookups, args.repeats, args.warmup)))
+        res = child(args.configs, args.size, args.lookups, args.repeats, args.warmup, args.second_first)
+        print(json.dumps(res))
         return
+    if args.trials % 2:
+        ap.error(f"--trials must be even (each build order in half the trials), got {args.trials}")
     m = machine()
     trials = []
     for trial in range(args.trials):
@@ -139,6 +154,7 @@ def main() -> None:
         print(f"trial {trial + 1}/{args.trials} (load {load:.2f}) ...", file=sys.stderr, flush=True)
         cmd = [sys.executable, __file__, *args.configs, "--child", "--size", str(args.size)]
         cmd += ["--lookups", str(args.lookups), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+        cmd += ["--second-first"] if trial % 2 else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode:
             sys.stderr.write(out.stderr)

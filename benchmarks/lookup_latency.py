@@ -177,6 +177,7 @@ class Workload(NamedTuple):
 
 
 def workload(n: int, nq: int) -> Workload:
+    """Random unit entries ``e<i>`` and lookups ``m<i>`` (unseen), exact, and ``s<i>`` (at cosine 0.97 to an entry)."""
     rng = np.random.default_rng(n)
     vecs = unit_rows(rng, n)
     prompts = [f"e{i}" for i in range(n)]
@@ -672,6 +673,8 @@ def main() -> None:
         return
     sizes = args.sizes or ([5_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000])
     configs = args.configs or list(CONFIGS)
+    if len(set(configs)) < len(configs):
+        ap.error(f"each configuration at most once, got {configs} (to time one against itself: latency_pair.py)")
     data = {
         "machine": machine(),
         "quick": args.quick,
