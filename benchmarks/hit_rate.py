@@ -177,7 +177,8 @@ def main() -> None:
     md += ["", "### 4. False-hit stress (arena-hard: two prompts of a cluster ask different things; any hit is wrong)",
            "", percent_table(res.arena)]
     # plot
-    PLOTS.mkdir(parents=True, exist_ok=True)
+    if not args.no_write:
+        PLOTS.mkdir(parents=True, exist_ok=True)
     try:
         import matplotlib
 
