@@ -341,6 +341,5 @@ def main() -> None:
     write_model(verifier)
 
 
-
 if __name__ == "__main__":
     main()

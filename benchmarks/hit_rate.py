@@ -95,6 +95,36 @@ def gptcache_rows(cached, queries, store, groups, mode):  # type: ignore[no-unty
     return rows, ""
 
 
+def plot(path: Path, sem: tuple, hsem: tuple, cosc: tuple, rows: list[dict]) -> str:  # type: ignore[type-arg]
+    """The precision-vs-hit-rate curves (x, y, area) and each system's point, saved at
+    ``path``; the markdown that shows it (or says why there is none)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "(matplotlib not installed: no plot)"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot(sem[0], sem[1], label=f"semcache verifier (area {sem[2]:.3f})")
+    ax.plot(hsem[0], hsem[1], label=f"semcache + embedding head (area {hsem[2]:.3f})")
+    ax.plot(cosc[0], cosc[1], label=f"fixed cosine (area {cosc[2]:.3f})")
+    markers = iter("o^svDP*Xh")
+    for r in rows:
+        if isinstance(r["hit rate"], float) and not np.isnan(r["precision"]) and "ceiling" not in r["system"]:
+            ax.scatter([r["hit rate"]], [r["precision"]], s=30, marker=next(markers, "o"), label=r["system"], zorder=3)
+    ax.set_xlabel("hit rate (share of queries answered from cache)")
+    ax.set_ylabel("precision (share of hits that are right)")
+    ax.set_title("QQP warm stream, dev report half, all-MiniLM-L6-v2")
+    ax.set_ylim(0.4, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return f"![precision vs hit rate](plots/{path.name})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data")
@@ -176,36 +206,8 @@ def main() -> None:
            percent_table(res.paraphrase)]
     md += ["", "### 4. False-hit stress (arena-hard: two prompts of a cluster ask different things; any hit is wrong)",
            "", percent_table(res.arena)]
-    # plot
-    if not args.no_write:
-        PLOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        ax.plot(sem[0], sem[1], label=f"semcache verifier (area {sem[2]:.3f})")
-        ax.plot(hsem[0], hsem[1], label=f"semcache + embedding head (area {hsem[2]:.3f})")
-        ax.plot(cosc[0], cosc[1], label=f"fixed cosine (area {cosc[2]:.3f})")
-        markers = iter("o^svDP*Xh")
-        for r in rows:
-            if isinstance(r["hit rate"], float) and not np.isnan(r["precision"]) and "ceiling" not in r["system"]:
-                ax.scatter([r["hit rate"]], [r["precision"]], s=30, marker=next(markers, "o"), label=r["system"],
-                           zorder=3)
-        ax.set_xlabel("hit rate (share of queries answered from cache)")
-        ax.set_ylabel("precision (share of hits that are right)")
-        ax.set_title("QQP warm stream, dev report half, all-MiniLM-L6-v2")
-        ax.set_ylim(0.4, 1.01)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=7)
-        fig.tight_layout()
-        if not args.no_write:
-            fig.savefig(PLOTS / "precision_vs_hit_rate.png", dpi=130)
-        md += ["", "![precision vs hit rate](plots/precision_vs_hit_rate.png)"]
-    except ImportError:
-        md += ["", "(matplotlib not installed: no plot)"]
+    if not args.no_write:  # (a figure nobody saves is work for nothing)
+        md += ["", plot(PLOTS / "precision_vs_hit_rate.png", sem, hsem, cosc, rows)]
     md += ["", summary_line(res, prep)]
     text = "\n".join(md)
     print(text)

@@ -49,7 +49,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,6 +85,12 @@ class RowEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.rows[[int(t[1:]) for t in texts]]
+
+
+def fill(cache: Any, prompts: list[str], responses: list[str], chunk: int = 50_000) -> None:
+    """Every (prompt, response) into ``cache``, ``chunk`` at a time (as a bulk load would)."""
+    for lo in range(0, len(prompts), chunk):
+        cache.put_many(prompts[lo : lo + chunk], responses[lo : lo + chunk])
 
 
 def unit_rows(rng: np.random.Generator, n: int, chunk: int = 100_000) -> np.ndarray:
@@ -137,8 +143,7 @@ def memory_child(config_name: str, n: int) -> dict:
     gc.collect()
     tracemalloc.start()
     cache = SemanticCache(emb, max_entries=n, **CONFIGS[config_name])
-    for lo in range(0, n, 50_000):
-        cache.put_many(prompts[lo : lo + 50_000], responses[lo : lo + 50_000])
+    fill(cache, prompts, responses)
     gc.collect()
     snap = tracemalloc.take_snapshot()
     current, peak = tracemalloc.get_traced_memory()
@@ -215,10 +220,8 @@ def child(config_name: str, n: int, lookups: int, repeats: int, warmup: int, bre
     cache = SemanticCache(RowEmbedder(vecs), max_entries=n, **kwargs)
     gc.collect()
     rss0 = rss_bytes()
-    chunk = 50_000
     t0 = time.perf_counter_ns()
-    for lo in range(0, n, chunk):
-        cache.put_many(prompts[lo : lo + chunk], responses[lo : lo + chunk])
+    fill(cache, prompts, responses)
     insert_s = (time.perf_counter_ns() - t0) / 1e9
     gc.collect()
     rss1 = rss_bytes()

@@ -24,7 +24,7 @@ def pair(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         sys.modules.pop(name, None)
 
 
-def test_both_caches_answer_the_same_queries_as_alone(pair: ModuleType) -> None:
+def test_each_cache_serves_by_its_configuration_whatever_the_build_order(pair: ModuleType) -> None:
     gate, default = "threshold=0.97", "default (target_precision 0.95)"
     out = pair.child([gate, default], n=2_000, lookups=200, repeats=2, warmup=20)
     assert out["configs"] == [gate, default] and out["n"] == 2_000

@@ -769,7 +769,8 @@ def query_scorer(model: np.ndarray, idf: IdfTable) -> Callable[[str, TextProfile
     For the lookup path, which scores one candidate per call: an ASCII query with a
     Python-float cosine and ``at_least`` goes straight to the kernel, without the
     argument checks and look-ups that ``query_logistic`` repeats on every call;
-    anything else is passed to ``query_logistic``.
+    anything else is passed to ``query_logistic``. (ASCII is always plain text to
+    the kernel, so its -2.0 cannot come back here; any negative answer is -1.0.)
     """
     kernel = (_K or _load()).logistic_bytes
     tables, symbols, keys, vals = _TABLES, _SYMBOL_BITS, idf.keys, idf.vals
@@ -777,8 +778,7 @@ def query_scorer(model: np.ndarray, idf: IdfTable) -> Callable[[str, TextProfile
     def score(query: str, c: TextProfile, cosine: float, at_least: float) -> float:
         if type(cosine) is float and type(at_least) is float and query.isascii():
             p: float = kernel(query.encode(), c.data, cosine, tables, symbols, keys, vals, model, at_least)
-            if p != -2.0:
-                return p if p >= 0.0 else -1.0
+            return p if p >= 0.0 else -1.0
         return query_logistic(query, c, cosine, model, idf, at_least)
 
     return score
