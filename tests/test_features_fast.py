@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from semcache import Candidate
 from semcache import _features as F
+from semcache._errors import ArgumentTypeError
 from semcache.verify import CalibratedVerifier, load_default_verifier
 
 SETTINGS = settings(
@@ -337,6 +338,56 @@ def test_the_lookup_scorer_answers_as_query_logistic_on_plain_ascii(query: str, 
     want = F.query_logistic(query, cp, 0.93, model, table, at_least)
     assert F.query_scorer(model, table)(query, cp, 0.93, at_least) == want
     assert want == F.logistic(F.profile(query), cp, 0.93, model, table, at_least)
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (np.zeros(F.profile("a b").data.shape[0], np.int64), "int64"),
+        (np.zeros((2, 20), np.uint64), "uint64[2, 20]"),
+        (np.zeros(40, np.uint64)[::2], "C-contiguous False"),
+        (np.frombuffer(np.zeros(20, np.uint64).tobytes(), np.uint64), "writable False"),
+        ([0] * 20, "list"),
+    ],
+)
+def test_a_profile_array_of_another_kind_is_refused_when_made(data: object, named: str) -> None:
+    """The lookup path hands a profile's array to compiled code that reads it as uint64
+    without asking again, so ``TextProfile`` refuses anything else when it is made."""
+    with pytest.raises(ArgumentTypeError, match=re.escape(named)):
+        F.TextProfile("a b", data)  # type: ignore[arg-type]
+
+
+def test_the_lookup_scorer_refuses_tables_of_another_type() -> None:
+    model, table = DEFAULT._fast_state()
+    with pytest.raises(ArgumentTypeError, match="float64"):
+        F.query_scorer(model.astype(np.float32), table)
+
+
+def test_the_lookup_scorer_hands_a_profile_of_another_class_to_the_checked_path() -> None:
+    """Only a ``TextProfile`` (whose array was checked when made) reaches the entry point;
+    an object that merely looks like one takes ``query_logistic``."""
+
+    class Lookalike:
+        def __init__(self, p: F.TextProfile) -> None:
+            self.text, self.data = p.text, p.data
+
+    model, table = DEFAULT._fast_state()
+    cp = F.profile("How do I reset my password?")
+    score = F.query_scorer(model, table)
+    want = score("How can I reset my password?", cp, 0.97, 0.5)
+    assert score("How can I reset my password?", Lookalike(cp), 0.97, 0.5) == want  # type: ignore[arg-type]
+
+
+def test_without_compiled_code_the_scorer_calls_the_kernel_as_it_is() -> None:
+    """Under ``NUMBA_DISABLE_JIT`` a kernel is a plain function: no entry point to take."""
+
+    def plain(*args: object) -> float:
+        return 0.5
+
+    assert F._entry_point(plain, (b"", 0.0)) is plain
+    kernel = F._load().logistic_context
+    entry = F._entry_point(kernel, (b"", np.zeros(0, np.uint64), 0.0, np.zeros(0, np.uint64), 0.0))
+    assert entry is not kernel and callable(entry)
 
 
 @SETTINGS

@@ -38,6 +38,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._errors import ArgumentTypeError
+
 __all__ = [
     "FEATURE_NAMES",
     "MISMATCH_FEATURES",
@@ -464,12 +466,24 @@ class TextProfile:
     """What the decision needs to know of one text, computed once.
 
     ``data`` is the compact profile (see ``semcache.kernels.lexical``);
-    ``text`` the text it was made from.
+    ``text`` the text it was made from. Both are read-only by contract: the
+    lookup path hands ``data`` to a compiled kernel without asking its type
+    again (see ``query_scorer``), so it is checked once, here.
     """
 
     __slots__ = ("_joined", "data", "text")
 
     def __init__(self, text: str, data: np.ndarray) -> None:
+        if not (
+            isinstance(data, np.ndarray)
+            and data.dtype == np.uint64
+            and data.ndim == 1
+            and data.flags.c_contiguous
+            and data.flags.writeable
+            and data.flags.aligned
+        ):
+            got = _describe_array(data)
+            raise ArgumentTypeError(f"a profile is a writable C-contiguous 1-D uint64 array, got {got}")
         self.text = text
         self.data = data
         self._joined: np.ndarray | None = None
@@ -512,6 +526,13 @@ class TextProfile:
 
     def __repr__(self) -> str:
         return f"TextProfile({self.text!r}, n_words={self.n_words})"
+
+
+def _describe_array(x: object) -> str:
+    if not isinstance(x, np.ndarray):
+        return type(x).__name__
+    f = x.flags
+    return f"{x.dtype}{list(x.shape)} (C-contiguous {f.c_contiguous}, writable {f.writeable}, aligned {f.aligned})"
 
 
 def _codepoints(s: str) -> np.ndarray:
@@ -767,21 +788,44 @@ def query_scorer(model: np.ndarray, idf: IdfTable) -> Callable[[str, TextProfile
     """``query_logistic`` with ``model`` and ``idf`` bound: ``score(query, c, cosine, at_least)``.
 
     For the lookup path, which scores one candidate per call: an ASCII query with a
-    Python-float cosine and ``at_least`` goes straight to the kernel, without the
-    argument checks and look-ups that ``query_logistic`` repeats on every call;
-    anything else is passed to ``query_logistic``. (ASCII is always plain text to
+    Python-float cosine and ``at_least`` and a ``TextProfile`` goes straight to the
+    kernel's compiled entry point for exactly these argument types, its fixed tables
+    packed in one array (``lexical.pack_context``), without the dispatcher's type
+    resolution or the argument checks that ``query_logistic`` repeats on every call.
+    That is safe because every argument's type is fixed: the bound arrays are checked
+    here, the profile's array by ``TextProfile`` when it is made, and the rest by the
+    test before the call.
+    Anything else is passed to ``query_logistic``. (ASCII is always plain text to
     the kernel, so its -2.0 cannot come back here; any negative answer is -1.0.)
     """
-    kernel = (_K or _load()).logistic_bytes
-    tables, symbols, keys, vals = _TABLES, _SYMBOL_BITS, idf.keys, idf.vals
+    k = _K or _load()
+    bound = (_TABLES, _SYMBOL_BITS, idf.keys, idf.vals, model)
+    for x, dtype in zip(bound, (np.uint64, np.uint64, np.uint64, np.float64, np.float64), strict=True):
+        if not (isinstance(x, np.ndarray) and x.dtype == dtype and x.ndim == 1):
+            raise ArgumentTypeError(f"query_scorer needs 1-D {np.dtype(dtype)} tables, got {_describe_array(x)}")
+    ctx = k.pack_context(*bound)
+    kernel = _entry_point(k.logistic_context, (b"", np.zeros(0, np.uint64), 0.0, ctx, 0.0))
 
     def score(query: str, c: TextProfile, cosine: float, at_least: float) -> float:
-        if type(cosine) is float and type(at_least) is float and query.isascii():
-            p: float = kernel(query.encode(), c.data, cosine, tables, symbols, keys, vals, model, at_least)
+        if type(cosine) is float and type(at_least) is float and type(c) is TextProfile and query.isascii():
+            p: float = kernel(query.encode(), c.data, cosine, ctx, at_least)
             return p if p >= 0.0 else -1.0
         return query_logistic(query, c, cosine, model, idf, at_least)
 
     return score
+
+
+def _entry_point(kernel: Any, sample: tuple[Any, ...]) -> Callable[..., Any]:
+    """The compiled code of Numba ``kernel`` for the types of ``sample``'s arguments,
+    called without the dispatcher's per-call type resolution; the dispatcher itself
+    where there is no compiled code to call (e.g. under ``NUMBA_DISABLE_JIT``)."""
+    compile_for = getattr(kernel, "compile", None)
+    if compile_for is None:
+        return kernel  # type: ignore[no-any-return]
+    import numba
+
+    entry: Callable[..., Any] = compile_for(tuple(numba.typeof(x) for x in sample))  # type: ignore[no-untyped-call]
+    return entry
 
 
 def linear_logit(

@@ -41,8 +41,10 @@ __all__ = [
     "logistic",
     "logistic_bytes",
     "logistic_codepoints",
+    "logistic_context",
     "long_mismatch",
     "order_swap",
+    "pack_context",
     "pair_features",
     "plain_utf8",
     "profile_bytes",
@@ -1131,6 +1133,35 @@ def logistic_bytes(
     a = _profile_of_words(buf, starts, ends, ntok, model[X_SIMHASH] == 0.0, _U0, tables, model[X_CHARS] != 0.0)
     p: float = _query_score(a, b, cosine, keys, vals, model, long_pair, at_least)
     return p
+
+
+@jit()
+def logistic_context(buf: bytes, b: np.ndarray, cosine: float, ctx: np.ndarray, at_least: float) -> float:
+    """``logistic_bytes`` with its fixed tables packed in one array by ``pack_context``:
+    the caller passes (and Numba unboxes) five arguments instead of nine."""
+    p: float = logistic_bytes(
+        buf,
+        b,
+        cosine,
+        ctx[ctx[0] : ctx[1]],
+        ctx[ctx[1] : ctx[2]],
+        ctx[ctx[2] : ctx[3]],
+        ctx[ctx[3] : ctx[4]].view(np.float64),
+        ctx[ctx[4] : ctx[5]].view(np.float64),
+        at_least,
+    )
+    return p
+
+
+def pack_context(
+    tables: np.ndarray, symbols: np.ndarray, keys: np.ndarray, vals: np.ndarray, model: np.ndarray
+) -> np.ndarray:
+    """The arguments of ``logistic_bytes`` that stay fixed for one verifier (the word
+    tables, the symbol bits, the IDF table's keys and weights, the model), in one uint64
+    array for ``logistic_context``: six offsets, then the arrays (float64 ones as bits)."""
+    parts = [tables, symbols, keys, vals.view(np.uint64), model.view(np.uint64)]
+    offsets = np.cumsum([6] + [x.shape[0] for x in parts]).astype(np.uint64)
+    return np.ascontiguousarray(np.concatenate([offsets, *parts]))
 
 
 @jit()
