@@ -33,10 +33,15 @@ def test_each_cache_serves_by_its_configuration_whatever_the_build_order(pair: M
     gate_served, default_served = out["served"]["semantic"]
     assert default_served >= 0.95 and 0.2 <= gate_served <= 0.8
     assert out["served"]["miss"] == [0.0, 0.0]
-    for kind in ("miss", "semantic"):
+    for kind in ("miss", "semantic", pair.BOTH):
         assert len(out[kind]["repeats"]) == 2
         for rep in out[kind]["repeats"]:
             assert rep["p50_ratio"] == pytest.approx(rep["p50_us"][1] / rep["p50_us"][0])
+    # the hit-to-hit figures are over the queries both served: all that the gate served
+    # and the default served too, so no more than either served
+    for rep in out[pair.BOTH]["repeats"]:
+        assert 0 < rep["lookups"] <= round(min(gate_served, default_served) * 200)
+        assert rep["lookups"] >= round((gate_served + default_served - 1.0) * 200)
     # a configuration against itself serves the same queries in both caches, as it did next to
     # the default, whichever cache is built first
     for second_first in (False, True):
