@@ -49,3 +49,13 @@ def test_a_misaligned_earlier_format_is_re_embedded(data_module: ModuleType, tmp
     store = data_module.EmbeddingStore(HashingEmbedder(), "old")
     assert store.index == {}
     np.testing.assert_array_equal(store(texts), np.asarray(HashingEmbedder().embed(texts), np.float32))
+
+
+def test_no_benchmark_script_shadows_an_installed_module() -> None:
+    """A script's folder comes first on ``sys.path`` when it runs, so a script named like
+    an installed module replaces it for every library that imports it (``kernels.py``
+    broke transformers, and with it every benchmark that loads MiniLM)."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    names = sorted(p.stem for p in bench.iterdir() if p.suffix == ".py" or p.is_dir())
+    assert "hit_rate" in names
+    assert [n for n in names if importlib.util.find_spec(n) is not None] == []

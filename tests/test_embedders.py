@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,23 @@ def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MissingDependencyError, match=r"pip install 'semcache\[embeddings\]'") as info:
         SemanticCache("auto")
     assert isinstance(info.value, ImportError)
+
+
+def test_a_dependency_that_fails_to_import_is_not_called_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed package whose own import breaks (here: it imports a module that is not
+    there, as transformers did when a script named ``kernels.py`` shadowed Hugging Face's
+    ``kernels``) gets an error that says so, not 'pip install' advice for what is installed."""
+    from semcache import MissingDependencyError
+    from semcache._optional import require
+
+    (tmp_path / "semcache_test_broken_dep.py").write_text("import semcache_test_not_there_at_all\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MissingDependencyError, match="is installed but failed to import") as info:
+        require("semcache_test_broken_dep", "embeddings")
+    assert "semcache_test_not_there_at_all" in str(info.value)
+    with pytest.raises(MissingDependencyError, match="is not installed"):
+        require("semcache_test_not_there_at_all", "embeddings")
+    with pytest.raises(MissingDependencyError, match="is not installed"):
+        require("semcache_test_not_there_at_all.sub", "embeddings")

@@ -15,9 +15,13 @@ Peers run in the same process, on the same inputs:
 Throughput is reported as the median over timed runs (after a warm-up run) and
 as the slow tail: the throughput at the 99th percentile of run time.
 
-    python benchmarks/kernels.py            # full run, writes benchmarks/results/kernels.json
-    python benchmarks/kernels.py --quick    # smoke run, writes benchmarks/results/kernels-quick.json
-    python benchmarks/kernels.py --only texts --out /tmp/k.json   # one part (texts, vectors, hamming)
+    python benchmarks/kernel_throughput.py            # full run, writes benchmarks/results/kernels.json
+    python benchmarks/kernel_throughput.py --quick    # smoke run, writes benchmarks/results/kernels-quick.json
+    python benchmarks/kernel_throughput.py --only texts --out /tmp/k.json   # one part (texts, vectors, hamming)
+
+(Named ``kernels.py`` until the tenth session: a script's folder comes first on
+``sys.path``, and transformers imports Hugging Face's ``kernels`` package where it
+is installed, so that name broke every benchmark that loads MiniLM.)
 """
 
 from __future__ import annotations
