@@ -127,7 +127,7 @@ def table(trials: list[dict], names: list[str]) -> str:
     lines.append("|" + "---|" * (3 + len(cols)))
     rows = [*((str(i + 1), [t]) for i, t in enumerate(trials)), ("median", trials)]
     for label, ts in rows:
-        if len(ts) == 1:
+        if label != "median":
             t = ts[0]
             cells = [label, "second" if t["second_first"] else "first", f"{t['load_1min_at_start']:.2f}"]
         else:

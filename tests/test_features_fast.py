@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import string
 import subprocess
 import sys
 import unicodedata
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -363,23 +365,59 @@ def test_the_lookup_scorer_refuses_tables_of_another_type() -> None:
         F.query_scorer(model.astype(np.float32), table)
 
 
-def test_the_lookup_scorer_hands_a_profile_of_another_class_to_the_checked_path() -> None:
-    """Only a ``TextProfile`` (whose array was checked when made) reaches the entry point;
-    an object that merely looks like one takes ``query_logistic``."""
+def test_the_lookup_scorer_hands_lookalike_arguments_to_the_checked_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a ``TextProfile`` (whose array was checked when made) and a plain ``str`` reach
+    the entry point; an object that merely looks like one takes ``query_logistic``."""
 
     class Lookalike:
         def __init__(self, p: F.TextProfile) -> None:
             self.text, self.data = p.text, p.data
 
+    class Text(str):
+        pass
+
     model, table = DEFAULT._fast_state()
     cp = F.profile("How do I reset my password?")
+    query = "How can I reset my password?"
     score = F.query_scorer(model, table)
-    want = score("How can I reset my password?", cp, 0.97, 0.5)
-    assert score("How can I reset my password?", Lookalike(cp), 0.97, 0.5) == want  # type: ignore[arg-type]
+    want = score(query, cp, 0.97, 0.5)
+    checked: list[object] = []
+    real = F.query_logistic
+
+    def spy(q: str, c: F.TextProfile, *rest: Any) -> float:
+        checked.append(c if type(q) is str else q)
+        return real(q, c, *rest)
+
+    monkeypatch.setattr(F, "query_logistic", spy)
+    assert score(query, cp, 0.97, 0.5) == want and checked == []  # the entry point
+    look = Lookalike(cp)
+    assert score(query, look, 0.97, 0.5) == want  # type: ignore[arg-type]
+    text = Text(query)
+    assert score(text, cp, 0.97, 0.5) == want
+    assert score(query, cp, np.float64(0.97), 0.5) == want  # type: ignore[arg-type]
+    assert checked == [look, text, cp]
 
 
-def test_without_compiled_code_the_scorer_calls_the_kernel_as_it_is() -> None:
-    """Under ``NUMBA_DISABLE_JIT`` a kernel is a plain function: no entry point to take."""
+def test_a_profile_array_cannot_be_rebound_and_a_pickle_is_checked_again() -> None:
+    p = F.profile("How do I reset my password?")
+    with pytest.raises(AttributeError):
+        p.data = np.zeros(3)  # type: ignore[misc]
+    back = pickle.loads(pickle.dumps(p))
+    assert type(back) is F.TextProfile and back.text == p.text and np.array_equal(back.data, p.data)
+
+    assert p.__reduce__() == (F.TextProfile, (p.text, p.data))  # rebuilt by __init__, not by slot state
+
+    class Other:  # a pickle that holds a profile of another type (a float64 array)
+        def __reduce__(self) -> tuple[object, ...]:
+            return (F.TextProfile, (p.text, p.data.astype(np.float64)))
+
+    with pytest.raises(ArgumentTypeError, match="float64"):
+        pickle.loads(pickle.dumps(Other()))
+
+
+def test_the_entry_point_is_the_compiled_code_and_a_plain_function_is_kept() -> None:
+    """A Numba kernel gives its compiled code for the sample's types; a plain function
+    (no ``compile``) is called as it is."""
 
     def plain(*args: object) -> float:
         return 0.5

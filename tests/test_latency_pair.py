@@ -47,5 +47,36 @@ def test_each_cache_serves_by_its_configuration_whatever_the_build_order(pair: M
     for second_first in (False, True):
         same = pair.child([gate, gate], n=2_000, lookups=200, repeats=1, warmup=20, second_first=second_first)
         assert same["served"]["semantic"] == [gate_served, gate_served] and same["second_first"] is second_first
+        # ... and its hits, paired query by query, are exactly the queries it served
+        assert [r["lookups"] for r in same[pair.BOTH]["repeats"]] == [round(gate_served * 200)]
     flipped = pair.child([gate, default], n=2_000, lookups=200, repeats=1, warmup=20, second_first=True)
     assert flipped["served"] == out["served"]  # indexed by configuration, not by build order
+
+
+def test_the_table_gives_each_trial_and_the_median_and_a_dash_where_none_was_served_by_both(
+    pair: ModuleType,
+) -> None:
+    def trial(times: tuple[list[int], list[int]], both: bool, second_first: bool) -> dict:
+        t = {"second_first": second_first, "load_1min_at_start": 0.5}
+        for kind in pair.SUMMARIES:
+            if kind != pair.BOTH or both:
+                t[kind] = pair.summary(times)
+        return t
+
+    ms = 1_000  # ns per us
+    one = trial(([10 * ms] * 99 + [30 * ms], [12 * ms] * 100), both=True, second_first=False)
+    assert one["miss"]["p50_us"] == [10.0, 12.0] and one["miss"]["p50_ratio"] == pytest.approx(1.2)
+    two = trial(([10 * ms] * 100, [11 * ms] * 100), both=False, second_first=True)
+    rows = pair.table([one, two], ["a", "b"]).splitlines()
+    assert len(rows) == 2 + 3  # header, rule, two trials, the median
+    first, second, median = ([c.strip() for c in r.strip("|").split("|")] for r in rows[2:])
+    assert first[:3] == ["1", "first", "0.50"] and second[:3] == ["2", "second", "0.50"]
+    assert median[:3] == ["median", "", ""]
+    hit_p99 = f"{one[pair.BOTH]['p99_ratio'] - 1:+.1%}"
+    assert first[-2:] == ["+20.0%", hit_p99] and hit_p99 != "+20.0%"
+    # the second trial served no query in both: its hit cells are dashes, and the median
+    # of the hit columns is the first trial's alone
+    assert second[-2:] == ["-", "-"] and second[3 + 4 : 3 + 6] == ["-", "-"]
+    assert median[-2:] == first[-2:] and median[3 + 4 : 3 + 6] == first[3 + 4 : 3 + 6]
+    # miss: the medians over both trials (p99 of a: 10.2 and 10.0; b: 12 and 11)
+    assert median[3:5] == ["10.0 / 10.1", "11.5 / 11.5"] and median[-5] == "+15.0%"

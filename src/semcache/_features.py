@@ -462,31 +462,43 @@ def _load() -> ModuleType:
     return _K
 
 
+_U64 = np.dtype(np.uint64)
+
+
 class TextProfile:
     """What the decision needs to know of one text, computed once.
 
-    ``data`` is the compact profile (see ``semcache.kernels.lexical``);
-    ``text`` the text it was made from. Both are read-only by contract: the
-    lookup path hands ``data`` to a compiled kernel without asking its type
-    again (see ``query_scorer``), so it is checked once, here.
+    ``data`` is the compact profile (see ``semcache.kernels.lexical``), ``text``
+    the text it was made from. Kernels trust the offsets stored in ``data``, so it
+    is read-only: the attribute cannot be rebound, and the array must not be
+    changed in place (values, shape or dtype), by contract, as for any profile.
+    The lookup path hands it to a compiled kernel without asking its type again
+    (see ``query_scorer``), so its type is checked once, here: a writable (the
+    type Numba compiled for), aligned, C-contiguous, 1-D native uint64 array.
     """
 
-    __slots__ = ("_joined", "data", "text")
+    __slots__ = ("_data", "_joined", "text")
 
     def __init__(self, text: str, data: np.ndarray) -> None:
         if not (
-            isinstance(data, np.ndarray)
-            and data.dtype == np.uint64
+            type(data) is np.ndarray
+            and (data.dtype is _U64 or data.dtype == _U64)
             and data.ndim == 1
-            and data.flags.c_contiguous
-            and data.flags.writeable
-            and data.flags.aligned
+            and data.flags.carray  # C-contiguous, aligned and writable
         ):
             got = _describe_array(data)
             raise ArgumentTypeError(f"a profile is a writable C-contiguous 1-D uint64 array, got {got}")
         self.text = text
-        self.data = data
+        self._data = data
         self._joined: np.ndarray | None = None
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    def __reduce__(self) -> tuple[type[TextProfile], tuple[str, np.ndarray]]:
+        # rebuilt through __init__, so an unpickled array is checked as a new one is
+        return (TextProfile, (self.text, self._data))
 
     @property
     def n_words(self) -> int:
@@ -529,10 +541,13 @@ class TextProfile:
 
 
 def _describe_array(x: object) -> str:
+    """``x``'s type, or for an array its dtype, shape and the flags kernels care about."""
     if not isinstance(x, np.ndarray):
         return type(x).__name__
     f = x.flags
-    return f"{x.dtype}{list(x.shape)} (C-contiguous {f.c_contiguous}, writable {f.writeable}, aligned {f.aligned})"
+    kind = "" if type(x) is np.ndarray else f"{type(x).__name__} "
+    flags = f"C-contiguous {f.c_contiguous}, writable {f.writeable}, aligned {f.aligned}"
+    return f"{kind}{x.dtype}{list(x.shape)} ({flags})"
 
 
 def _codepoints(s: str) -> np.ndarray:
@@ -807,8 +822,14 @@ def query_scorer(model: np.ndarray, idf: IdfTable) -> Callable[[str, TextProfile
     kernel = _entry_point(k.logistic_context, (b"", np.zeros(0, np.uint64), 0.0, ctx, 0.0))
 
     def score(query: str, c: TextProfile, cosine: float, at_least: float) -> float:
-        if type(cosine) is float and type(at_least) is float and type(c) is TextProfile and query.isascii():
-            p: float = kernel(query.encode(), c.data, cosine, ctx, at_least)
+        if (
+            type(cosine) is float
+            and type(at_least) is float
+            and type(c) is TextProfile
+            and type(query) is str
+            and query.isascii()
+        ):
+            p: float = kernel(query.encode(), c._data, cosine, ctx, at_least)
             return p if p >= 0.0 else -1.0
         return query_logistic(query, c, cosine, model, idf, at_least)
 

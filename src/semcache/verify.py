@@ -408,24 +408,24 @@ class CalibratedVerifier:
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
         tau, floor, model, idf, shingles, one, low = self.__dict__.get("_hot") or self._hot_state()
-        cps: list[TextProfile] | None = None
         if len(candidates) == 1:  # the common case (no comprehension)
-            cand = candidates[0]
-            if not cand.cosine >= floor:
+            if not candidates[0].cosine >= floor:
                 return None
             passing = [0]
-            if one is not None:  # one candidate, one kernel call
-                cp = usable_profile(cand.profile, cand.prompt, shingles)
-                # (a pair whose probability stays below tau needs no long-prompt guard)
-                p = one(query, cp, cand.cosine, low)
-                if p >= 0.0 and abs(p - tau) > _CLOSE:
-                    return (0, p) if p >= tau else None
-                cps = [cp]
         else:
             passing = [i for i, cand in enumerate(candidates) if cand.cosine >= floor]
             if not passing:
                 return None
-        if cps is None:
+        if one is not None and len(passing) == 1:  # one candidate to score, one kernel call
+            i = passing[0]
+            cand = candidates[i]
+            cp = usable_profile(cand.profile, cand.prompt, shingles)
+            # (a pair whose probability stays below tau needs no long-prompt guard)
+            p = one(query, cp, cand.cosine, low)
+            if p >= 0.0 and abs(p - tau) > _CLOSE:
+                return (i, p) if p >= tau else None
+            cps = [cp]
+        else:
             cps = [usable_profile(candidates[i].profile, candidates[i].prompt, shingles) for i in passing]
         cosines = [candidates[i].cosine for i in passing]
         qp = profile(query, shingles=shingles)  # (3-grams only when the model reads them)
