@@ -214,6 +214,21 @@ def test_a_verifier_that_has_decided_pickles_and_decides_alike() -> None:
     assert (again.decide(query, cands[:1]), again.decide(query, cands)) == want
 
 
+def test_verifiers_of_one_model_share_its_packed_tables_and_others_do_not() -> None:
+    """Each cache holds its own verifier; at one model (any target) they share the packed
+    tables and the scorer, so a thousand caches do not hold a thousand copies."""
+    query = "how can I reset my router"
+    cands = [Candidate("How do I reset my router?", 0.98, profile("How do I reset my router?"), None)]
+    a, b = load_default_verifier(0.95), load_default_verifier(0.99)
+    assert a.decide(query, cands) is not None and b.decide(query, cands) is None  # (its own threshold)
+    assert a._hot_state().score_one is b._hot_state().score_one
+    assert a._fast_state()[0] is b._fast_state()[0]
+    other = replace(a, weights=tuple(w * 0.5 for w in a.weights))  # another model: its own tables
+    other.decide(query, cands)
+    assert other._hot_state().score_one is not a._hot_state().score_one
+    assert not np.array_equal(other._fast_state()[0], a._fast_state()[0])
+
+
 def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:
     """Known answer: a filler word or punctuation changes nothing; a changed number changes everything."""
     subjects = ["invoice", "router", "passport", "garden hose", "savings account", "camera lens", "train ticket"]

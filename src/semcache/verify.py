@@ -189,6 +189,18 @@ def _logit_upper_bound(w: np.ndarray, cosine: float) -> float:
     return total
 
 
+class _Shared:
+    """The lookup path's state that depends on the model alone (weights, IDF table,
+    word limit), not on the target: made once and shared by ``with_target``'s
+    copies, so caches at one model do not each pack its tables (~0.7 MB, ~1 ms)."""
+
+    __slots__ = ("fast", "scorer")
+
+    def __init__(self) -> None:
+        self.fast: tuple[np.ndarray, IdfTable] | None = None
+        self.scorer: Callable[[str, TextProfile, float, float], float] | None = None
+
+
 class _Hot(NamedTuple):
     """What ``CalibratedVerifier.decide`` reads on every call (unpacked by position there);
     made once per verifier object, whose target (a frozen field) never changes."""
@@ -248,7 +260,7 @@ class CalibratedVerifier:
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the lookup path's state (``_hot`` holds a closure, which pickle
         cannot carry); ``decide`` makes it again on first use."""
-        return {k: v for k, v in self.__dict__.items() if k != "_hot"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hot", "_shared")}
 
     @property
     def reads_embeddings(self) -> bool:
@@ -324,8 +336,10 @@ class CalibratedVerifier:
         return value
 
     def with_target(self, target_precision: float) -> CalibratedVerifier:
-        """The same model at another target precision."""
-        return replace(self, target_precision=target_precision)
+        """The same model at another target precision (sharing its packed tables)."""
+        out = replace(self, target_precision=target_precision)
+        object.__setattr__(out, "_shared", self._model_state())
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -392,17 +406,33 @@ class CalibratedVerifier:
         """What ``decide`` reads on every call, made once per target."""
         model, idf = self.__dict__.get("_fast") or self._fast_state()
         tau = self.threshold
-        one = query_scorer(model, idf) if self.head is None else None
+        one = None
+        if self.head is None:
+            shared = self._model_state()
+            one = shared.scorer
+            if one is None:
+                one = shared.scorer = query_scorer(model, idf)
         hot = _Hot(tau, self.min_cosine, model, idf, self.reads_shingles, one, tau - _CLOSE)
         object.__setattr__(self, "_hot", hot)
         return hot
 
     def _fast_state(self) -> tuple[np.ndarray, IdfTable]:
         """The packed model and the IDF table of the fast path, made once."""
-        w = self._w  # type: ignore[attr-defined]
-        state = (scoring_model(w, SWAP_PRIOR, self.long_words), idf_table(self.idf))
+        shared = self._model_state()
+        state = shared.fast
+        if state is None:
+            w = self._w  # type: ignore[attr-defined]
+            state = shared.fast = (scoring_model(w, SWAP_PRIOR, self.long_words), idf_table(self.idf))
         object.__setattr__(self, "_fast", state)
         return state
+
+    def _model_state(self) -> _Shared:
+        """This model's shared state, made on first use (and after unpickling)."""
+        shared: _Shared | None = self.__dict__.get("_shared")
+        if shared is None:
+            shared = _Shared()
+            object.__setattr__(self, "_shared", shared)
+        return shared
 
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
