@@ -29,18 +29,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import json
 import os
-import platform
 import re
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from lookup_latency import machine, machine_line, write_json
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("texts", "vectors", "hamming")
@@ -48,37 +46,6 @@ QQP = Path(os.environ.get("SEMCACHE_QQP", "/work/shared/data/qqp/train.tsv"))
 
 
 # -- shared helpers ---------------------------------------------------------------
-def machine() -> dict:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?")
-    except OSError:
-        model = platform.processor() or "?"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = "?"
-    import numba
-
-    import semcache
-
-    return {
-        "semcache_file": semcache.__file__,
-        "semcache_commit": os.environ.get("SEMCACHE_BENCH_COMMIT", ""),
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "load_1min": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-
-
 def timed_runs(fn: Callable[[], object], runs: int, min_seconds: float) -> tuple[list[float], int]:
     """Seconds per run of ``fn`` repeated ``reps`` times (reps chosen by the warm-up)."""
     t0 = time.perf_counter_ns()
@@ -442,15 +409,9 @@ def main() -> None:
     if "hamming" in args.only:
         print("hamming search ...", file=sys.stderr)
         data["hamming"] = bench_hamming(100_000 if q else 1_000_000, 50 if q else 500, [4, 8], runs, min_s, configs)
-    data["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
     out = args.out or HERE / "results" / ("kernels-quick.json" if q else "kernels.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1))
-    m = data["machine"]
-    print(
-        f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}, "
-        f"commit {m['semcache_commit'] or m['commit']}\n"
-    )
+    write_json(data, out)
+    print(machine_line(data["machine"]) + "\n")
     print(report(data))
     print(f"\nraw numbers: {out}")
 

@@ -33,7 +33,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lookup_latency import CONFIGS, RowEmbedder, fill, machine, percentile_us, warm_kernels, workload
+from lookup_latency import (
+    CONFIGS,
+    RowEmbedder,
+    fill,
+    machine,
+    machine_line,
+    percentile_us,
+    warm_kernels,
+    workload,
+    write_json,
+)
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("miss", "semantic")  # (an exact hit never reaches the index or the verifier)
@@ -187,16 +197,14 @@ def main() -> None:
     m["load_1min_end"] = round(os.getloadavg()[0], 2)
     data = {"machine": m, "configs": args.configs, "n": args.size, "lookups": args.lookups,
             "repeats": args.repeats, "warmup": args.warmup, "trials": trials}
-    print(f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}, "
-          f"commit {m['semcache_commit'] or m['commit']}")
+    print(machine_line(m))
     print(f"{args.size} entries each; {args.lookups} lookups per kind x {args.repeats} repeats, each query looked up "
           f"in both caches in turn; ratios: {args.configs[1]} over {args.configs[0]}, per repeat, median of repeats; "
           f"served semantic: {[round(s, 3) for s in trials[0]['served']['semantic']]}\n")
     print(table(trials, args.configs))
     if not args.quick or args.out:
         path = args.out or HERE / "results" / "latency_pair.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1))
+        write_json(data, path)
         print(f"\nraw numbers: {path}")
 
 

@@ -417,16 +417,23 @@ def pieces(cache, queries: dict, warmup: int, nq: int) -> dict:
 
 # -- parent ----------------------------------------------------------------------------------
 def machine() -> dict:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
-    ).stdout.strip()
+    """The machine and code a figure was measured on (the benchmarks' JSONs keep it)."""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?")
+    except OSError:
+        model = platform.processor() or "?"
+    try:
+        git = ["git", "rev-parse", "--short", "HEAD"]
+        commit = subprocess.run(git, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
+        git = ["git", "status", "--porcelain", "src"]
+        dirty = subprocess.run(git, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
+    except OSError:
+        commit, dirty = "?", ""
+    import numba
+
     import semcache
 
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=HERE, check=False
-    ).stdout.strip()
     return {
         "cpu": model,
         "cores": os.cpu_count(),
@@ -436,9 +443,24 @@ def machine() -> dict:
         "semcache_commit": os.environ.get("SEMCACHE_BENCH_COMMIT", ""),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
         "commit": commit,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def machine_line(m: dict) -> str:
+    """One line naming the machine, its load over the run and the code measured."""
+    load = f"load {m['load_1min']} -> {m.get('load_1min_end', '?')}"
+    return f"machine: {m['cpu']}, {m['cores']} cores, {load}, commit {m['semcache_commit'] or m['commit']}"
+
+
+def write_json(data: dict, path: Path) -> None:
+    """``data`` as JSON at ``path``, its machine given the load at the end if it has none."""
+    data["machine"].setdefault("load_1min_end", round(os.getloadavg()[0], 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
 
 
 def merge_trials(trials: list[dict]) -> dict:
@@ -751,15 +773,9 @@ def main() -> None:
                 sys.stderr.write(out.stderr)
                 raise SystemExit(f"memory child failed: {n}")
             data["memory"].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    data["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
     out_path = args.out or HERE / "results" / ("lookup_latency-quick.json" if args.quick else "lookup_latency.json")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(data, indent=1))
-    m = data["machine"]
-    print(
-        f"machine: {m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}, "
-        f"commit {m['semcache_commit'] or m['commit']}"
-    )
+    write_json(data, out_path)
+    print(machine_line(data["machine"]))
     print(
         f"{lookups} timed lookups per kind x {repeats} repeats (median of the per-repeat p50 and p99), "
         f"random unit vectors dim {DIM}, semantic queries at cosine {COSINE}\n"
