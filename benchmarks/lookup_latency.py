@@ -426,8 +426,8 @@ def machine() -> dict:
     try:
         git = ["git", "rev-parse", "--short", "HEAD"]
         commit = subprocess.run(git, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
-        git = ["git", "status", "--porcelain", "src"]
-        dirty = subprocess.run(git, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
+        git = ["git", "status", "--porcelain", "src"]  # (run from the repository root: "src" is relative)
+        dirty = subprocess.run(git, capture_output=True, text=True, cwd=HERE.parent, check=False).stdout.strip()
     except OSError:
         commit, dirty = "?", ""
     import numba

@@ -59,3 +59,9 @@ def test_no_benchmark_script_shadows_an_installed_module() -> None:
     names = sorted(p.stem for p in bench.iterdir() if p.suffix == ".py" or p.is_dir())
     assert "hit_rate" in names
     assert [n for n in names if importlib.util.find_spec(n) is not None] == []
+    # and none named like what the benchmarks' dependencies import, installed here or not
+    # (transformers imports Hugging Face's kernels only where it is installed)
+    taken = {"accelerate", "datasets", "faiss", "gptcache", "huggingface_hub", "kernels", "matplotlib",
+             "numba", "numpy", "redis", "safetensors", "scipy", "semcache", "sentence_transformers",
+             "simhash", "sklearn", "tokenizers", "torch", "transformers", "triton", "cupy", "peft"}
+    assert sorted(taken.intersection(names)) == []

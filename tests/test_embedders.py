@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,20 @@ def test_a_dependency_that_fails_to_import_is_not_called_missing(
         require("semcache_test_not_there_at_all", "embeddings")
     with pytest.raises(MissingDependencyError, match="is not installed"):
         require("semcache_test_not_there_at_all.sub", "embeddings")
+
+
+def test_semcache_info_tells_a_broken_dependency_from_a_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from semcache.cli import main
+
+    (tmp_path / "cupy.py").write_text("import semcache_test_not_there_at_all\n")  # a shadowing file
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # (reads as not installed)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cupy" in out and "installed but failed to import (ModuleNotFoundError" in out
+    assert re.search(r"faiss\s+not installed", out)

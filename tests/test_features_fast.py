@@ -398,21 +398,23 @@ def test_the_lookup_scorer_hands_lookalike_arguments_to_the_checked_path(monkeyp
     assert checked == [look, text, cp]
 
 
-def test_a_profile_array_cannot_be_rebound_and_a_pickle_is_checked_again() -> None:
+def test_a_profile_array_cannot_be_rebound_and_a_pickle_is_rebuilt_through_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     p = F.profile("How do I reset my password?")
     with pytest.raises(AttributeError):
         p.data = np.zeros(3)  # type: ignore[misc]
-    back = pickle.loads(pickle.dumps(p))
+    made: list[np.ndarray] = []
+    init = F.TextProfile.__init__
+
+    def spy(self: F.TextProfile, text: str, data: np.ndarray) -> None:
+        made.append(data)
+        init(self, text, data)
+
+    monkeypatch.setattr(F.TextProfile, "__init__", spy)
+    back = pickle.loads(pickle.dumps(p))  # (slot state would be set without __init__)
     assert type(back) is F.TextProfile and back.text == p.text and np.array_equal(back.data, p.data)
-
-    assert p.__reduce__() == (F.TextProfile, (p.text, p.data))  # rebuilt by __init__, not by slot state
-
-    class Other:  # a pickle that holds a profile of another type (a float64 array)
-        def __reduce__(self) -> tuple[object, ...]:
-            return (F.TextProfile, (p.text, p.data.astype(np.float64)))
-
-    with pytest.raises(ArgumentTypeError, match="float64"):
-        pickle.loads(pickle.dumps(Other()))
+    assert len(made) == 1 and made[0] is back.data
 
 
 def test_the_entry_point_is_the_compiled_code_and_a_plain_function_is_kept() -> None:

@@ -229,6 +229,31 @@ def test_verifiers_of_one_model_share_its_packed_tables_and_others_do_not() -> N
     assert not np.array_equal(other._fast_state()[0], a._fast_state()[0])
 
 
+def test_several_candidates_with_one_past_the_floor_take_one_kernel_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import semcache.verify as V
+
+    v = load_default_verifier()
+    hot = v._hot_state()
+    assert hot.score_one is not None
+    calls: list[tuple[object, ...]] = []
+
+    def one(*args: object) -> float:
+        calls.append(args)
+        return hot.score_one(*args)  # type: ignore[misc, arg-type]
+
+    def general(*args: object, **kw: object) -> float:
+        raise AssertionError("the general path was taken")
+
+    object.__setattr__(v, "_hot", hot._replace(score_one=one))
+    monkeypatch.setattr(V, "logistic", general)
+    texts = ("How do I reset my modem?", "How do I reset my router?", "How do I reset my phone?")
+    low = hot.min_cosine - 0.01
+    cands = [Candidate(t, c, profile(t), None) for t, c in zip(texts, (low, 0.98, low), strict=True)]
+    got = v.decide("how can I reset my router", cands)
+    assert got is not None and got[0] == 1 and len(calls) == 1
+    assert calls[0][1] is cands[1].profile and calls[0][2] == 0.98
+
+
 def _synthetic_pairs(rng: np.random.Generator, n: int) -> list[tuple[str, str, int]]:
     """Known answer: a filler word or punctuation changes nothing; a changed number changes everything."""
     subjects = ["invoice", "router", "passport", "garden hose", "savings account", "camera lens", "train ticket"]

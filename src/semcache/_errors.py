@@ -70,7 +70,8 @@ class InvalidResponseError(ArgumentTypeError):
 
 
 class MissingDependencyError(SemcacheError, ImportError):
-    """An optional dependency is not installed; the message names the extra."""
+    """An optional dependency is not installed, or is installed but fails to import;
+    the message says which and names the extra."""
 
 
 class DeviceUnavailableError(SemcacheError, RuntimeError):

@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ._errors import MissingDependencyError
 
-__all__ = ["require"]
+__all__ = ["import_problem", "require"]
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -19,13 +19,25 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None
-        if missing and (module == exc.name or module.startswith(f"{exc.name}.")):
+        problem = import_problem(module, exc)
+        if problem == NOT_INSTALLED:
             raise MissingDependencyError(
                 f"{module!r} is needed for this feature but is not installed; "
                 f"install it with: pip install 'semcache[{extra}]'"
             ) from exc
         raise MissingDependencyError(
-            f"{module!r} is installed but failed to import ({type(exc).__name__}: {exc}); "
-            f"reinstall it with: pip install 'semcache[{extra}]', or fix what the error names"
+            f"{module!r} is {problem}; reinstall it with: pip install 'semcache[{extra}]', or fix what the error names"
         ) from exc
+
+
+NOT_INSTALLED = "not installed"
+
+
+def import_problem(module: str, exc: ImportError) -> str:
+    """Why importing ``module`` raised ``exc``: "not installed" when ``module`` (or a
+    package above it) is not there, else "installed but failed to import (...)",
+    naming the error (a broken or shadowed dependency of it)."""
+    name = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if name is not None and (module == name or module.startswith(f"{name}.")):
+        return NOT_INSTALLED
+    return f"installed but failed to import ({type(exc).__name__}: {exc})"

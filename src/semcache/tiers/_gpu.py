@@ -7,6 +7,7 @@ import logging
 from typing import Literal
 
 from .._errors import DeviceUnavailableError
+from .._optional import import_problem
 
 __all__ = ["probe", "resolve"]
 
@@ -18,8 +19,8 @@ def probe() -> str | None:
     """None when a GPU answers through CuPy, else the reason it does not."""
     try:
         import cupy
-    except ImportError:
-        return "CuPy is not installed (pip install 'semcache[gpu]')"
+    except ImportError as exc:
+        return f"CuPy is {import_problem('cupy', exc)} (pip install 'semcache[gpu]')"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDA raises its own error types; any of them means no GPU
