@@ -296,7 +296,7 @@ def test_query_logistic_equals_logistic_of_the_profile(
         folded = F._codepoints(unicodedata.normalize("NFKC", q).casefold())
         kernel = F._load().profile_codepoints(F._codepoints(q), folded, b"", True, F._ZERO, F._TABLES, F._PROPS)
         guard = long_words is not None and max(F.profile(q).n_words, cp.n_words) > long_words
-        unguarded = F.logistic(F.profile(q), cp, float(cosine), F._without_limit(model), table)
+        unguarded = F.logistic(F.profile(q), cp, float(cosine), F.without_limit(model), table)
         assert kernel.shape[0] <= 1 or (guard and unguarded >= at_least)
     else:
         assert got == want

@@ -103,6 +103,36 @@ def test_long_prompts_behind_one_template_never_match() -> None:
     assert hit is not None and hit[0] == 0
 
 
+def test_a_long_candidate_has_the_guard_run_first_and_the_query_is_never_profiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one-candidate path runs the long-prompt guard first, on the query's words alone,
+    for a long candidate; a pair that fails it is refused, one that passes it is scored
+    in one kernel call without the word limit (the query's profile is never made)."""
+    import semcache.verify as V
+    from semcache._features import long_mismatch_text
+
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    v = load_default_verifier()
+    cached = profile(template + "Write a haiku about autumn leaves.")
+    profiled: list[str] = []
+
+    def spy(text: str, *args: object, **kw: bool) -> object:
+        profiled.append(text)
+        return profile(text, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(V, "profile", spy)
+    other = template + "Explain how a B-tree handles deletes."
+    assert v.decide(other, [Candidate(cached.text, 0.999, cached)]) is None and profiled == []
+    near = template + "Write a haiku about autumn leaves!"
+    hit = v.decide(near, [Candidate(cached.text, 0.999, cached)])
+    assert hit is not None and hit[0] == 0 and profiled == []  # (scored in one kernel call, unlimited)
+    want = v._reference_probability(profile(near), cached, 0.999)
+    assert abs(hit[1] - want) <= 1e-9
+    with pytest.raises(InvalidArgumentError, match="more than 160 words"):
+        long_mismatch_text(other, profile("a short prompt"), 160)
+
+
 def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:
     template = "You are a helpful assistant. Follow the style guide closely. " * 40
     v = load_default_verifier()

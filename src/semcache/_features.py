@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._errors import ArgumentTypeError
+from ._errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "FEATURE_NAMES",
@@ -477,7 +477,7 @@ class TextProfile:
     type Numba compiled for), aligned, C-contiguous, 1-D native uint64 array.
     """
 
-    __slots__ = ("_data", "_joined", "text")
+    __slots__ = ("_data", "_joined", "_n_words", "text")
 
     def __init__(self, text: str, data: np.ndarray) -> None:
         if not (
@@ -490,6 +490,7 @@ class TextProfile:
             raise ArgumentTypeError(f"a profile is a writable C-contiguous 1-D uint64 array, got {got}")
         self.text = text
         self._data = data
+        self._n_words = int(data[0]) if data.shape[0] else 0  # (read on every lookup: kept as an int)
         self._joined: np.ndarray | None = None
 
     @property
@@ -502,7 +503,7 @@ class TextProfile:
 
     @property
     def n_words(self) -> int:
-        return int(self.data[0])
+        return self._n_words
 
     @property
     def simhash(self) -> int:
@@ -520,10 +521,7 @@ class TextProfile:
     def joined(self) -> np.ndarray:
         """The words joined by single spaces, as uint32 code points."""
         if self._joined is None:
-            if _bytewise(self.text):
-                self._joined = _load().joined_ascii(self.text.encode())
-            else:
-                self._joined = _load().joined_codepoints(_codepoints(_fold(self.text)), _PROPS)
+            self._joined = joined_words(self.text)
         return self._joined
 
     @property
@@ -761,7 +759,7 @@ def logistic(
             return p
     limit = model[-1]
     if fast:  # the kernel asked for the guard: score without the word limit, then guard
-        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, _without_limit(model))
+        p = k.logistic(q.data, c.data, float(cosine), idf.keys, idf.vals, without_limit(model))
         if p < at_least or not (limit >= 0.0 and long_mismatch(q, c, int(limit))):
             return p
         return 0.0
@@ -861,11 +859,11 @@ def linear_logit(
         return z
     if long_mismatch(q, c, int(model[-1])):
         return None
-    z = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, _without_limit(model), out)
+    z = k.linear_logit(q.data, c.data, float(cosine), idf.keys, idf.vals, without_limit(model), out)
     return z
 
 
-def _without_limit(model: np.ndarray) -> np.ndarray:
+def without_limit(model: np.ndarray) -> np.ndarray:
     """``model`` (from ``scoring_model``) with no long-prompt word limit: for a pair whose
     guard is checked apart."""
     unlimited = model.copy()
@@ -883,3 +881,22 @@ def long_mismatch(a: TextProfile, b: TextProfile, long_words: int) -> bool:
     if max(a.n_words, b.n_words) <= long_words:
         return False
     return bool((_K or _load()).long_mismatch(a.joined, b.joined))
+
+
+def long_mismatch_text(query: str, c: TextProfile, long_words: int) -> bool:
+    """``long_mismatch`` of a query not profiled yet, against ``c``, which must have
+    more than ``long_words`` words (so the guard applies whatever the query's length):
+    the query's words alone, without its profile, which costs several times more."""
+    if not c.n_words > long_words:
+        raise InvalidArgumentError(f"the candidate must have more than {long_words} words, got {c.n_words}")
+    return bool((_K or _load()).long_mismatch(joined_words(query), c.joined))
+
+
+def joined_words(text: str) -> np.ndarray:
+    """The words of ``text`` joined by single spaces, as uint32 code points (what the
+    long-prompt guard compares; ``TextProfile.joined``)."""
+    k = _K or _load()
+    words: np.ndarray = (
+        k.joined_ascii(text.encode()) if _bytewise(text) else k.joined_codepoints(_codepoints(_fold(text)), _PROPS)
+    )
+    return words

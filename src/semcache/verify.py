@@ -48,12 +48,14 @@ from ._features import (
     logistic,
     long_mismatch,
     long_mismatch_reference,
+    long_mismatch_text,
     order_swap_reference,
     profile,
     profiles,
     query_scorer,
     scoring_model,
     usable_profile,
+    without_limit,
 )
 from ._head import PairHead
 
@@ -194,11 +196,13 @@ class _Shared:
     word limit), not on the target: made once and shared by ``with_target``'s
     copies, so caches at one model do not each pack its tables (~0.7 MB, ~1 ms)."""
 
-    __slots__ = ("fast", "scorer")
+    __slots__ = ("fast", "scorer", "unlimited")
 
     def __init__(self) -> None:
         self.fast: tuple[np.ndarray, IdfTable] | None = None
         self.scorer: Callable[[str, TextProfile, float, float], float] | None = None
+        # the scorer without the long-prompt word limit, for long pairs that passed the guard
+        self.unlimited: Callable[[str, TextProfile, float, float], float] | None = None
 
 
 class _Hot(NamedTuple):
@@ -212,6 +216,7 @@ class _Hot(NamedTuple):
     shingles: bool  # the model reads character 3-grams
     score_one: Callable[[str, TextProfile, float, float], float] | None  # no head: ``query_scorer``
     low: float  # threshold - _CLOSE: a probability below it needs no long-prompt guard
+    long_words: int  # a candidate with more words has the long-prompt guard run first
 
 
 @dataclass(frozen=True)
@@ -412,7 +417,7 @@ class CalibratedVerifier:
             one = shared.scorer
             if one is None:
                 one = shared.scorer = query_scorer(model, idf)
-        hot = _Hot(tau, self.min_cosine, model, idf, self.reads_shingles, one, tau - _CLOSE)
+        hot = _Hot(tau, self.min_cosine, model, idf, self.reads_shingles, one, tau - _CLOSE, self.long_words)
         object.__setattr__(self, "_hot", hot)
         return hot
 
@@ -426,6 +431,15 @@ class CalibratedVerifier:
         object.__setattr__(self, "_fast", state)
         return state
 
+    def _unlimited_scorer(
+        self, unlimited: np.ndarray, idf: IdfTable
+    ) -> Callable[[str, TextProfile, float, float], float]:
+        """``query_scorer`` of the model without its word limit (``unlimited``), made once."""
+        shared = self._model_state()
+        if shared.unlimited is None:
+            shared.unlimited = query_scorer(unlimited, idf)
+        return shared.unlimited
+
     def _model_state(self) -> _Shared:
         """This model's shared state, made on first use (and after unpickling)."""
         shared: _Shared | None = self.__dict__.get("_shared")
@@ -438,7 +452,7 @@ class CalibratedVerifier:
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
-        tau, floor, model, idf, shingles, one, low = self.__dict__.get("_hot") or self._hot_state()
+        tau, floor, model, idf, shingles, one, low, long_words = self.__dict__.get("_hot") or self._hot_state()
         if len(candidates) == 1:  # the common case (no comprehension)
             if not candidates[0].cosine >= floor:
                 return None
@@ -451,6 +465,16 @@ class CalibratedVerifier:
             i = passing[0]
             cand = candidates[i]
             cp = usable_profile(cand.profile, cand.prompt, shingles)
+            if cp.n_words > long_words:
+                # A long candidate: the long-prompt guard applies whatever the query's length,
+                # so it runs first, on the query's words alone (two requests behind one
+                # template, say), at a fraction of the query's profile. Failing, the pair's
+                # probability is 0.0; passing, the pair is scored without the word limit, as
+                # ``logistic`` would after the guard.
+                if long_mismatch_text(query, cp, long_words):
+                    return None
+                model = without_limit(model)
+                one = self._unlimited_scorer(model, idf)
             # (a pair whose probability stays below tau needs no long-prompt guard)
             p = one(query, cp, cand.cosine, low)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
