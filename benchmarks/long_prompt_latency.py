@@ -5,7 +5,8 @@ Real chat prompts are long and often share a template prefix (issue 3). Here the
 first prompt of each arena-hard cluster is cached behind ``TEMPLATE`` (about 450
 words), or behind it repeated ``--repeat-template`` times; queries are either the
 cluster's other prompt behind the same template ("other": a different request, which
-the long-prompt guard must refuse) or the cached prompt with a comma after its first
+the long-prompt guard refuses behind a template; without one most prompts are under
+its 160 words and only the lexical model stands between them) or the cached prompt with a comma after its first
 word ("near": the same request, not an exact match, which the guard lets through). Query vectors sit at cosine 0.99 to
 their cluster's entry, so every lookup reaches the verifier (the embedding is
 excluded: vectors are given). Both caches see every query, the order swapped from

@@ -131,6 +131,15 @@ def test_a_long_candidate_has_the_guard_run_first_and_the_query_is_never_profile
     assert abs(hit[1] - want) <= 1e-9
     with pytest.raises(InvalidArgumentError, match="more than 160 words"):
         long_mismatch_text(other, profile("a short prompt"), 160)
+    # the scorer without the limit is made once per model: copies at other targets and an
+    # unpickled verifier decide alike
+    import pickle
+
+    again, stricter = pickle.loads(pickle.dumps(v)), v.with_target(0.99)
+    assert again.decide(near, [Candidate(cached.text, 0.999, cached)]) == hit
+    assert stricter.decide(other, [Candidate(cached.text, 0.999, cached)]) is None
+    stricter.decide(near, [Candidate(cached.text, 0.999, cached)])
+    assert stricter._model_state().unlimited is v._model_state().unlimited is not None
 
 
 def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:

@@ -201,8 +201,9 @@ class _Shared:
     def __init__(self) -> None:
         self.fast: tuple[np.ndarray, IdfTable] | None = None
         self.scorer: Callable[[str, TextProfile, float, float], float] | None = None
-        # the scorer without the long-prompt word limit, for long pairs that passed the guard
-        self.unlimited: Callable[[str, TextProfile, float, float], float] | None = None
+        # the model without the long-prompt word limit and its scorer, for long pairs that
+        # passed the guard
+        self.unlimited: tuple[np.ndarray, Callable[[str, TextProfile, float, float], float]] | None = None
 
 
 class _Hot(NamedTuple):
@@ -432,12 +433,13 @@ class CalibratedVerifier:
         return state
 
     def _unlimited_scorer(
-        self, unlimited: np.ndarray, idf: IdfTable
-    ) -> Callable[[str, TextProfile, float, float], float]:
-        """``query_scorer`` of the model without its word limit (``unlimited``), made once."""
+        self, model: np.ndarray, idf: IdfTable
+    ) -> tuple[np.ndarray, Callable[[str, TextProfile, float, float], float]]:
+        """``model`` without its word limit and its ``query_scorer``, made once per model."""
         shared = self._model_state()
         if shared.unlimited is None:
-            shared.unlimited = query_scorer(unlimited, idf)
+            unlimited = without_limit(model)
+            shared.unlimited = (unlimited, query_scorer(unlimited, idf))
         return shared.unlimited
 
     def _model_state(self) -> _Shared:
@@ -473,8 +475,7 @@ class CalibratedVerifier:
                 # ``logistic`` would after the guard.
                 if long_mismatch_text(query, cp, long_words):
                     return None
-                model = without_limit(model)
-                one = self._unlimited_scorer(model, idf)
+                model, one = self._unlimited_scorer(model, idf)
             # (a pair whose probability stays below tau needs no long-prompt guard)
             p = one(query, cp, cand.cosine, low)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
