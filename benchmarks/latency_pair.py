@@ -62,6 +62,26 @@ KINDS_RATIOS = (  # the table's ratios
 )
 
 
+def paired_lookups(
+    gets: list, prompts: list[str], vecs: np.ndarray, indices: range, first: int = 0
+) -> tuple[tuple[list[int], list[int]], tuple[list[bool], list[bool]]]:
+    """Each query ``i`` of ``indices`` looked up by both ``gets`` in turn, cache ``first``
+    first for an even ``i``, the other for an odd one: ns per lookup and whether it was
+    served, per cache."""
+    clock = time.perf_counter_ns
+    times: tuple[list[int], list[int]] = ([], [])
+    hit: tuple[list[bool], list[bool]] = ([], [])
+    orders = ((first, 1 - first), (1 - first, first))
+    for i in indices:
+        p, v = prompts[i], vecs[i]
+        for j in orders[i & 1]:
+            t = clock()
+            r = gets[j](p, embedding=v)
+            times[j].append(clock() - t)
+            hit[j].append(r is not None)
+    return times, hit
+
+
 def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int, second_first: bool = False) -> dict:
     """Both caches over one workload, each query looked up in both, order alternating;
     with ``second_first`` the second configuration's cache is built first. Everything
@@ -77,8 +97,6 @@ def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int, sec
     caches = [built[0], built[1]]
     gc.collect()
     gets = [c.get for c in caches]
-    orders = ((0, 1), (1, 0))
-    clock = time.perf_counter_ns
     reps: dict[str, list[dict]] = {k: [] for k in SUMMARIES}
     served = {}
     for rep in range(repeats):
@@ -88,15 +106,7 @@ def child(names: list[str], n: int, lookups: int, repeats: int, warmup: int, sec
                 for i in range(warmup):
                     for get in gets:
                         get(ps[i], embedding=vs[i])
-            times: tuple[list[int], list[int]] = ([], [])
-            hit: tuple[list[bool], list[bool]] = ([], [])
-            for i in range(warmup, len(ps)):
-                p, v = ps[i], vs[i]
-                for j in orders[i & 1]:
-                    t = clock()
-                    r = gets[j](p, embedding=v)
-                    times[j].append(clock() - t)
-                    hit[j].append(r is not None)
+            times, hit = paired_lookups(gets, ps, vs, range(warmup, len(ps)))
             reps[kind].append(summary(times))
             served[kind] = [sum(h) / lookups for h in hit]
             if kind == "semantic":

@@ -19,11 +19,11 @@ and kind, the run the median over repeats.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 from _data import data_dir
+from latency_pair import paired_lookups
 from lookup_latency import CONFIGS, DIM, at_cosine, machine, machine_line, percentile_us, unit_rows, write_json
 
 from semcache import SemanticCache
@@ -63,7 +63,7 @@ def run(prompts: list[tuple[str, str]], template: str, repeats: int, rng: np.ran
     queries = {"other": seconds, "near": [template + near(first) for first, _ in prompts]}
     qvecs = at_cosine(rng, vecs, 0.99)
     out: dict = {"template_words": len(template.split()), "entries": len(firsts)}
-    clock = time.perf_counter_ns
+    gets = [c.get for c in caches]
     for kind, texts in queries.items():
         for c in caches:  # warm-up (compiles, fills caches)
             for t, v in zip(texts[:20], qvecs[:20], strict=True):
@@ -71,14 +71,8 @@ def run(prompts: list[tuple[str, str]], template: str, repeats: int, rng: np.ran
         reps: list[dict] = []
         served = [0, 0]
         for _ in range(repeats):
-            times: tuple[list[int], list[int]] = ([], [])
-            served = [0, 0]
-            for i, (t, v) in enumerate(zip(texts, qvecs, strict=True)):
-                for j in (0, 1) if i & 1 else (1, 0):
-                    t0 = clock()
-                    r = caches[j].get(t, embedding=v)
-                    times[j].append(clock() - t0)
-                    served[j] += r is not None
+            times, hit = paired_lookups(gets, texts, qvecs, range(len(texts)), first=1)
+            served = [sum(h) for h in hit]
             p50, p99 = ([percentile_us(x, q) for x in times] for q in (50, 99))
             reps.append({"p50_us": p50, "p99_us": p99})
         out[kind] = {

@@ -9,6 +9,8 @@ from ._errors import MissingDependencyError
 
 __all__ = ["import_problem", "require"]
 
+NOT_INSTALLED = "not installed"  # what ``import_problem`` says of a module that is not there
+
 
 def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` or raise an ImportError that says which extra installs it.
@@ -28,9 +30,6 @@ def require(module: str, extra: str) -> ModuleType:
         raise MissingDependencyError(
             f"{module!r} is {problem}; reinstall it with: pip install 'semcache[{extra}]', or fix what the error names"
         ) from exc
-
-
-NOT_INSTALLED = "not installed"
 
 
 def import_problem(module: str, exc: ImportError) -> str:

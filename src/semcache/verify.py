@@ -364,7 +364,7 @@ class CalibratedVerifier:
     ) -> float:
         """Modelled chance that the answer cached for ``cached`` is right for ``query``
         (a verifier with a head also needs both vectors)."""
-        model, idf = self.__dict__.get("_fast") or self._fast_state()
+        model, idf = self._fast_state()
         if self.head is None:
             return logistic(query, cached, cosine, model, idf)
         p = self._head_probabilities(query, [cached], [cosine], query_vector, [cached_vector], model, idf)
@@ -410,7 +410,7 @@ class CalibratedVerifier:
 
     def _hot_state(self) -> _Hot:
         """What ``decide`` reads on every call, made once per target."""
-        model, idf = self.__dict__.get("_fast") or self._fast_state()
+        model, idf = self._fast_state()
         tau = self.threshold
         one = None
         if self.head is None:
@@ -423,21 +423,18 @@ class CalibratedVerifier:
         return hot
 
     def _fast_state(self) -> tuple[np.ndarray, IdfTable]:
-        """The packed model and the IDF table of the fast path, made once."""
+        """The packed model and the IDF table of the fast path, made once per model."""
         shared = self._model_state()
-        state = shared.fast
-        if state is None:
+        if shared.fast is None:
             w = self._w  # type: ignore[attr-defined]
-            state = shared.fast = (scoring_model(w, SWAP_PRIOR, self.long_words), idf_table(self.idf))
-        object.__setattr__(self, "_fast", state)
-        return state
+            shared.fast = (scoring_model(w, SWAP_PRIOR, self.long_words), idf_table(self.idf))
+        return shared.fast
 
-    def _unlimited_scorer(
-        self, model: np.ndarray, idf: IdfTable
-    ) -> tuple[np.ndarray, Callable[[str, TextProfile, float, float], float]]:
-        """``model`` without its word limit and its ``query_scorer``, made once per model."""
+    def _unlimited_scorer(self) -> tuple[np.ndarray, Callable[[str, TextProfile, float, float], float]]:
+        """The packed model without its word limit and its ``query_scorer``, made once per model."""
         shared = self._model_state()
         if shared.unlimited is None:
+            model, idf = self._fast_state()
             unlimited = without_limit(model)
             shared.unlimited = (unlimited, query_scorer(unlimited, idf))
         return shared.unlimited
@@ -447,7 +444,6 @@ class CalibratedVerifier:
         shared: _Shared | None = self.__dict__.get("_shared")
         if shared is None:
             shared = _Shared()
-            shared.fast = self.__dict__.get("_fast")  # (a copy or an unpickled verifier has it)
             object.__setattr__(self, "_shared", shared)
         return shared
 
@@ -475,7 +471,7 @@ class CalibratedVerifier:
                 # ``logistic`` would after the guard.
                 if long_mismatch_text(query, cp, long_words):
                     return None
-                model, one = self._unlimited_scorer(model, idf)
+                model, one = self._unlimited_scorer()
             # (a pair whose probability stays below tau needs no long-prompt guard)
             p = one(query, cp, cand.cosine, low)
             if p >= 0.0 and abs(p - tau) > _CLOSE:
