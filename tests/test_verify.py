@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
-from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError
-from semcache._features import FEATURE_NAMES, features, logistic, long_mismatch, order_swap, profile, scoring_model
+from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, InvalidPromptError
+from semcache._features import (
+    FEATURE_NAMES,
+    features,
+    logistic,
+    long_mismatch,
+    order_swap,
+    profile,
+    profiles,
+    scoring_model,
+)
 from semcache.verify import (
     SWAP_PRIOR,
     TARGET_GRID,
@@ -140,6 +149,35 @@ def test_a_long_candidate_has_the_guard_run_first_and_the_query_is_never_profile
     assert stricter.decide(other, [Candidate(cached.text, 0.999, cached)]) is None
     stricter.decide(near, [Candidate(cached.text, 0.999, cached)])
     assert stricter._model_state().unlimited is v._model_state().unlimited is not None
+
+
+@pytest.mark.parametrize("cosine", [0.999, 0.95, 0.5])
+@pytest.mark.parametrize("long", [False, True])
+@pytest.mark.parametrize("query", ["What is a B-tree\ud800", "Qu'est-ce qu'un arbre B\u00e9\udc00"])
+def test_a_query_with_a_lone_surrogate_is_refused_on_every_path(query: str, long: bool, cosine: float) -> None:
+    """The kernels read a lone surrogate as bytes while the profile cannot encode it, so
+    ``decide`` once answered on some paths (one candidate, the long-prompt guard) and raised
+    a bare UnicodeEncodeError on others (a close call): now it names the bad character
+    wherever the pair would go, as ``SemanticCache`` does for a prompt."""
+    v = load_default_verifier()
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40 if long else ""
+    cached = profile(template + "What is a B-tree")
+    for cands in ([Candidate(cached.text, cosine, cached)], [Candidate(cached.text, cosine, cached)] * 2):
+        with pytest.raises(InvalidPromptError, match=r"query must be text that encodes as UTF-8.*lone surrogate"):
+            v.decide(template + query, cands)
+    with pytest.raises(ArgumentTypeError, match="query must be a str, got bytes"):
+        v.decide(b"What is a B-tree", [Candidate(cached.text, cosine, cached)])  # type: ignore[arg-type]
+
+
+def test_profiles_name_a_lone_surrogate() -> None:
+    with pytest.raises(InvalidPromptError, match=r"text must be text that encodes as UTF-8.*index 1"):
+        profile("\u00e9\ud800")
+    with pytest.raises(InvalidPromptError, match=r"texts\[1\] must be text that encodes as UTF-8"):
+        profiles(["fine", "x\udfff"])
+    cached = profile("What is a B-tree")  # a candidate is profiled when it comes without one
+    with pytest.raises(InvalidPromptError, match="lone surrogate"):
+        load_default_verifier().decide("What is a B-tree", [Candidate("What is a B-tree\ud800", 0.999, None)])
+    assert load_default_verifier().decide("What is a B-tree", [Candidate(cached.text, 0.999, cached)]) is not None
 
 
 def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._errors import ArgumentTypeError, InvalidArgumentError
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidPromptError, check_utf8
 
 __all__ = [
     "FEATURE_NAMES",
@@ -656,7 +656,11 @@ def profile(text: str, simhash: int | None = None, *, shingles: bool = True) -> 
     a character): for a model that gives ``char_jaccard`` no weight, whose
     probabilities are then the same.
     """
-    return _profile(text, None if simhash is None else np.uint64(simhash), shingles)
+    try:
+        return _profile(text, None if simhash is None else np.uint64(simhash), shingles)
+    except UnicodeEncodeError:  # a lone surrogate: named, as a prompt's would be
+        check_utf8(text, "text", InvalidPromptError)
+        raise
 
 
 def usable_profile(made: TextProfile | None, text: str, shingles: bool) -> TextProfile:
@@ -671,8 +675,13 @@ def profiles(texts: list[str], *, shingles: bool = True) -> list[TextProfile]:
     """Profiles of many texts, their SimHashes computed in one kernel call."""
     from .kernels.simhash import simhash_texts
 
-    fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
-    return [_profile(t, f, shingles) for t, f in zip(texts, fps, strict=True)]
+    try:
+        fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
+        return [_profile(t, f, shingles) for t, f in zip(texts, fps, strict=True)]
+    except UnicodeEncodeError:  # a lone surrogate: named, as a prompt's would be
+        for i, t in enumerate(texts):
+            check_utf8(t, f"texts[{i}]", InvalidPromptError)
+        raise
 
 
 class IdfTable(NamedTuple):

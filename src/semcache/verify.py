@@ -35,7 +35,14 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, describe
+from ._errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidPromptError,
+    check_utf8,
+    describe,
+)
 from ._features import (
     FEATURE_NAMES,
     MISMATCH_FEATURES,
@@ -110,6 +117,15 @@ class Verifier(Protocol):
         ``query_vector=`` and candidates that carry their ``vector``.
         """
         ...
+
+
+def _check_query(query: object) -> None:
+    """Raise unless ``query`` is a str that encodes as UTF-8: every path of ``decide``
+    then treats it alike (the kernels read a lone surrogate as bytes, the profile and
+    the reference could not encode it)."""
+    if not isinstance(query, str):
+        raise ArgumentTypeError(f"query must be a str, got {describe(query)}")
+    check_utf8(query, "query", InvalidPromptError)
 
 
 def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
@@ -450,7 +466,11 @@ class CalibratedVerifier:
     def decide(
         self, query: str, candidates: Sequence[Candidate], query_vector: np.ndarray | None = None
     ) -> tuple[int, float] | None:
+        """See ``Verifier.decide``; ``query`` must be a str that encodes as UTF-8
+        (``ArgumentTypeError``, ``InvalidPromptError`` naming a lone surrogate)."""
         tau, floor, model, idf, shingles, one, low, long_words = self.__dict__.get("_hot") or self._hot_state()
+        if type(query) is not str or not query.isascii():
+            _check_query(query)
         if len(candidates) == 1:  # the common case (no comprehension)
             if not candidates[0].cosine >= floor:
                 return None
