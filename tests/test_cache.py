@@ -23,7 +23,7 @@ from semcache import (
     SemanticCache,
 )
 
-from .conftest import FakeClock
+from .conftest import FakeClock, near, unit
 
 
 def test_exact_hit_skips_embedding_and_normalises(cache: SemanticCache) -> None:
@@ -149,6 +149,85 @@ def test_max_bytes_rejects_oversized_entry(embedder: HashingEmbedder) -> None:
     c.put("huge", "x" * 10_000)
     assert c.get("huge") is None and c.get("small") is not None
     assert c.stats().rejected == 1
+
+
+_TEMPLATE = " ".join(
+    f"Rule {i}: answer in plain words, cite the {w} you used, and keep the tone {t}."
+    for i, (w, t) in enumerate(zip(["source", "paper", "manual", "page"] * 6, ["calm", "warm", "dry"] * 8, strict=True))
+)  # ~330 words: past the long-prompt limit (160)
+
+
+def _prompt(i: int, long: bool) -> str:
+    """A distinct prompt, made now (so its memory is the cache's once stored)."""
+    nouns, verbs = ["printer", "laptop", "router", "phone", "camera"], ["start", "charge", "connect", "update"]
+    ask = f"Why will my {nouns[i % 5]} model {i} not {verbs[i % 4]} after update {i * 7 % 13}?"
+    return f"{_TEMPLATE} Now the question: {ask}" if long else ask
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_max_bytes_bounds_the_memory_the_entries_really_hold(long: bool) -> None:
+    """``max_bytes`` counts what an entry really holds (tracemalloc): its strings, its
+    embedding row, its lexical profile (with the joined words the long-prompt guard
+    reads, for a long prompt) and its bookkeeping. It counted characters and the row
+    alone, so a cache of long prompts held ~3.5x its bound."""
+    import gc
+    import tracemalloc
+
+    emb = HashingEmbedder(dim=64)
+    bound, n = (300_000, 400) if long else (150_000, 600)
+    cache = SemanticCache(emb, max_bytes=bound)
+    # what is not any entry's is made first: compiled kernels, the hyperplanes, the index
+    cache.put(_prompt(0, long), "x")
+    cache.get(_prompt(0, long) + " please")
+    cache.delete(_prompt(0, long))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for i in range(n):
+            cache.put(_prompt(i, long), f"Answer {i}: " + "check the cable and the settings. " * 6)
+            if i % 10 == 0:
+                cache.get(_prompt(i, long) + " please")  # (lookups must not grow entries uncounted)
+        gc.collect()
+        snap = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    # nor are the embedder's memo, or the pool's spare rows (it grows by doubling)
+    others = [tracemalloc.Filter(False, "*/tiers/pool.py"), tracemalloc.Filter(False, "*/embedders/*")]
+    mine = snap.filter_traces(others)
+    held = sum(t.size for t in mine.traces)
+    rows = len(cache) * 4 * emb.dim
+    assert cache.stats().evictions > 0 and cache._lru.currbytes <= bound
+    assert held + rows <= 1.1 * bound
+    assert 0.8 <= held / (cache._lru.currbytes - rows) <= 1.2
+
+
+def test_profiles_remade_after_a_verifier_swap_are_counted() -> None:
+    """A verifier that reads character 3-grams remakes the stored profiles on lookup: the
+    entries grow, the tier counts them, and the bound holds (cold entries go)."""
+    from dataclasses import replace
+
+    from semcache._features import FEATURE_NAMES
+    from semcache.verify import load_default_verifier
+
+    emb = HashingEmbedder(dim=64)
+    rng = np.random.default_rng(5)
+    vecs = unit(rng, 25, 64)
+    close = near(rng, vecs, 0.985)  # past the verifier's floor: every entry is a candidate once
+    cache = SemanticCache(emb, max_bytes=50_000)  # 25 lean entries take ~47 kB
+    for i in range(25):
+        cache.put(_prompt(i, False), f"answer {i}", embedding=vecs[i])
+    assert cache.stats().evictions == 0
+    before = {k: cache._lru.peek(k).size for k in cache._lru}  # type: ignore[union-attr]
+    w = np.array(load_default_verifier().weights)
+    w[FEATURE_NAMES.index("char_jaccard")] = 4.0
+    cache.verifier = replace(load_default_verifier(), weights=tuple(w))
+    for i in range(25):
+        cache.get(_prompt(i, False) + " today", embedding=close[i])
+    entries = {k: cache._lru.peek(k) for k in cache._lru}
+    grown = [k for k, e in entries.items() if e.size > before[k]]  # type: ignore[union-attr]
+    assert grown and all(e.profile.has_shingles for e in (entries[k] for k in grown))  # type: ignore[union-attr]
+    assert cache._lru.currbytes == sum(e.size for e in entries.values()) <= 50_000  # type: ignore[union-attr]
+    assert cache.stats().evictions > 0
 
 
 def test_batch_calls_match_single_calls(cache: SemanticCache) -> None:

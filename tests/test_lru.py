@@ -37,6 +37,29 @@ def test_bounds_by_bytes_and_refuses_oversized() -> None:
     assert "big" not in lru and lru.rejections == 1 and gone[-1] == ("big", "rejected")
 
 
+def test_resize_counts_a_value_that_changed_in_place_and_evicts_from_the_cold_end() -> None:
+    gone: list[tuple[str, str]] = []
+    lru: LRUTier[str, list[int]] = LRUTier(
+        100, 10, getsizeof=len, on_evict=lambda k, v, why: gone.append((k, why))
+    )
+    a, b, c = [1, 1], [2, 2], [3, 3]
+    lru["a"], lru["b"], lru["c"] = a, b, c
+    assert lru.currbytes == 6
+    b.extend([2, 2, 2])  # b grows to 5 bytes: 2 + 5 + 2 = 9, within the bound
+    lru.resize("b")
+    assert lru.currbytes == 9 and gone == []
+    c.extend([3] * 4)  # c grows to 6: 2 + 5 + 6 > 10, so the coldest (a, then b) go
+    lru.resize("c")
+    assert list(lru) == ["c"] and lru.currbytes == 6 and gone == [("a", "evicted"), ("b", "evicted")]
+    del c[1:]  # shrinking is counted too
+    lru.resize("c")
+    assert lru.currbytes == 1
+    lru.resize("absent")  # nothing to count
+    c.extend([3] * 20)  # alone beyond the bound: it leaves, counted as an eviction
+    lru.resize("c")
+    assert len(lru) == 0 and lru.currbytes == 0 and gone[-1] == ("c", "evicted") and lru.evictions == 3
+
+
 def test_ttl_with_injected_clock() -> None:
     clock = FakeClock()
     lru: LRUTier[str, int] = LRUTier(10, timer=clock)

@@ -180,6 +180,20 @@ def test_profiles_name_a_lone_surrogate() -> None:
     assert load_default_verifier().decide("What is a B-tree", [Candidate(cached.text, 0.999, cached)]) is not None
 
 
+def test_only_a_long_profile_keeps_its_joined_words_and_counts_them() -> None:
+    """The long-prompt guard keeps the joined words on a long profile (read on every
+    lookup) but not on a short one compared with a long query, so a short cached entry
+    does not grow after it was counted; ``nbytes`` counts them once kept."""
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    short, long = profile("Write a haiku about autumn leaves."), profile(template + "Write a haiku.")
+    lean = long.nbytes
+    assert lean == long.data.nbytes + profile("x").nbytes - profile("x").data.nbytes
+    assert long_mismatch(long, short, 160) and long_mismatch(short, long, 160)
+    assert short._joined is None and long._joined is not None
+    assert short.nbytes == short.data.nbytes + profile("x").nbytes - profile("x").data.nbytes
+    assert long.nbytes > lean + long.joined.nbytes
+
+
 def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:
     template = "You are a helpful assistant. Follow the style guide closely. " * 40
     v = load_default_verifier()

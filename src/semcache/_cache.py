@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import numbers
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import numpy as np
 from . import _payload
 from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, check_utf8, describe
-from ._features import profile, usable_profile
+from ._features import TextProfile, profile, usable_profile
 from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
 from .tiers.lru import EvictReason, LRUTier
@@ -38,7 +39,9 @@ if TYPE_CHECKING:  # the Redis tier and replication load only when redis= is giv
 
 __all__ = ["CacheStats", "Hit", "SemanticCache"]
 
-_ENTRY_OVERHEAD = 240  # bytes of bookkeeping per entry, for max_bytes
+# Bytes of bookkeeping per entry, for max_bytes: the entry and its LRU slot, its key,
+# its place in the index (tracemalloc: ~600 with the LSH index at 19 k QQP entries).
+_ENTRY_OVERHEAD = 640
 _PLANES_SEED = 0x5EC0C4E  # fixed: fingerprints must agree across processes
 _UNIT_TOLERANCE = 2e-3  # |norm^2 - 1| that check_embeddings accepts without re-normalising
 
@@ -51,6 +54,7 @@ class _Reads(NamedTuple):
     vectors: bool  # it reads embeddings (Candidate.vector, query_vector=)
     profiles: bool  # it reads lexical profiles (every verifier but the cosine gate)
     shingles: bool  # and their character 3-grams
+    long_words: int | None  # a profile with more words keeps its joined words (None: never)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +109,29 @@ class _Entry:
         self.payload = payload
         self.metadata = metadata
         self.slot = slot
-        self.profile: Any = None  # lexical profile for the verifier, made when first needed
+        self.profile: TextProfile | None = None  # lexical profile for the verifier, made when first needed
+        # what max_bytes counts: the objects the entry holds (str sizes, not lengths), its
+        # embedding row, bookkeeping, and its profile's bytes once it has one (``keep``)
         self.size = (
-            len(prompt) + len(payload) + (len(metadata) if metadata else 0) + 4 * dim + _ENTRY_OVERHEAD
+            sys.getsizeof(prompt)
+            + sys.getsizeof(payload)
+            + (sys.getsizeof(metadata) if metadata else 0)
+            + 4 * dim
+            + _ENTRY_OVERHEAD
         )
+
+    def keep(self, profile: TextProfile, long_words: int | None) -> bool:
+        """Hold ``profile`` and count its bytes; whether the entry's size changed. A
+        profile of more than ``long_words`` words gets its joined words now (the
+        long-prompt guard reads them on every lookup), so its size does not change later."""
+        old = self.profile
+        if profile is old:
+            return False
+        if long_words is not None and profile.n_words > long_words:
+            profile.joined  # noqa: B018 (made and kept on the profile)
+        self.size += profile.nbytes - (0 if old is None else old.nbytes)
+        self.profile = profile
+        return True
 
 
 @dataclass(slots=True)
@@ -116,6 +139,12 @@ class _Query:
     prompt: str
     namespace: str
     key: str
+
+
+def _long_words(verifier: Verifier) -> int | None:
+    """The verifier's long-prompt word limit, if it has one (an int)."""
+    limit = getattr(verifier, "long_words", None)
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
 
 def _search_range(verifier: Verifier) -> tuple[float, float]:
@@ -532,6 +561,7 @@ class SemanticCache:
                 bool(getattr(verifier, "reads_embeddings", False)),
                 not isinstance(verifier, CosineVerifier),
                 bool(getattr(verifier, "reads_shingles", True)),
+                _long_words(verifier),
             )
         return reads
 
@@ -598,6 +628,7 @@ class SemanticCache:
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
         cands: list[Candidate] = []
+        grown: list[str] | None = None  # keys of entries whose profile was remade here
         verifier = self.verifier
         reads = self._reads
         if reads is None or reads.verifier is not verifier:
@@ -609,18 +640,28 @@ class SemanticCache:
                 break  # best first: nothing further down can be served
             entry = self._lru.get(key)  # an expired entry leaves the index here
             if isinstance(entry, _Entry):
-                if reads.profiles and (entry.profile is None or reads.shingles):
-                    # none made yet, or perhaps made without the 3-grams this verifier reads
-                    entry.profile = usable_profile(entry.profile, entry.prompt, reads.shingles)
+                if (
+                    reads.profiles
+                    and (entry.profile is None or reads.shingles)
+                    and entry.keep(usable_profile(entry.profile, entry.prompt, reads.shingles), reads.long_words)
+                ):
+                    # none made yet, or made without the 3-grams this verifier reads (after a
+                    # swap of verifier): the entry grew, and is counted after the decision
+                    grown = grown if grown is not None else []
+                    grown.append(entry.key)
                 entries.append(entry)
                 row = None if pool is None else pool.get(entry.slot)
                 cands.append(Candidate(entry.prompt, score, entry.profile, row))
-        if not cands:
-            decision = None
-        elif pool is not None:  # the verifier read above, even if another thread swaps it now
-            decision = verifier.decide(q.prompt, cands, query_vector=vec)  # type: ignore[call-arg]
-        else:
-            decision = verifier.decide(q.prompt, cands)
+        try:
+            if not cands:
+                decision = None
+            elif pool is not None:  # the verifier read above, even if another thread swaps it now
+                decision = verifier.decide(q.prompt, cands, query_vector=vec)  # type: ignore[call-arg]
+            else:
+                decision = verifier.decide(q.prompt, cands)
+        finally:
+            for key in grown or ():  # (evicting only now: no row is freed under the verifier)
+                self._lru.resize(key)
         if decision is None:
             self._counts["misses"] += 1
             return None
@@ -647,7 +688,7 @@ class SemanticCache:
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
         reads = self._reads_of(self.verifier)
         if reads.profiles:  # made here, off the lookup path; 3-grams only when read
-            entry.profile = profile(q.prompt, shingles=reads.shingles)
+            entry.keep(profile(q.prompt, shingles=reads.shingles), reads.long_words)
         self._index_for(q.namespace).add(q.key, slot, fp)
         if counted:
             self._counts["puts"] += 1

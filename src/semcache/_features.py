@@ -463,6 +463,11 @@ def _load() -> ModuleType:
 
 
 _U64 = np.dtype(np.uint64)
+# Bytes around a profile's arrays: the TextProfile, the array's header and Numba's
+# allocation record, and the same for the joined words (tracemalloc over the 500
+# arena-hard prompts: ~440 and ~380 a profile).
+_PROFILE_OVERHEAD = 448
+_JOINED_OVERHEAD = 384
 
 
 class TextProfile:
@@ -516,6 +521,15 @@ class TextProfile:
         k = _K or _load()
         o = k.OFFSETS + k.SHINGLES
         return bool(self.data[o + 1] > self.data[o] or self.data[k.N_WORDS] == 0)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this profile holds: its array, its joined words once made, and the
+        objects around them (what a cache's ``max_bytes`` counts for it). Only a profile
+        of more than the long-prompt limit's words keeps its joined words (``long_mismatch``)."""
+        if self._joined is None:
+            return int(self._data.nbytes) + _PROFILE_OVERHEAD
+        return int(self._data.nbytes) + int(self._joined.nbytes) + _PROFILE_OVERHEAD + _JOINED_OVERHEAD
 
     @property
     def joined(self) -> np.ndarray:
@@ -889,7 +903,15 @@ def long_mismatch(a: TextProfile, b: TextProfile, long_words: int) -> bool:
     """``long_mismatch_reference`` by a kernel over the joined words."""
     if max(a.n_words, b.n_words) <= long_words:
         return False
-    return bool((_K or _load()).long_mismatch(a.joined, b.joined))
+    return bool((_K or _load()).long_mismatch(_guard_words(a, long_words), _guard_words(b, long_words)))
+
+
+def _guard_words(p: TextProfile, long_words: int) -> np.ndarray:
+    """``p.joined``, kept on the profile only when ``p`` is long: a short cached entry
+    compared with a long query does not grow (its joined words are cheap to make again)."""
+    if p.n_words > long_words or p._joined is not None:
+        return p.joined
+    return joined_words(p.text)
 
 
 def long_mismatch_text(query: str, c: TextProfile, long_words: int) -> bool:

@@ -149,12 +149,20 @@ class LRUTier(Generic[K, V]):
         self._data[key] = _Slot(value, size, expires)
         self._bytes += size
         self._sweep_cold()
-        while len(self._data) > self._maxsize or (
-            self._maxbytes is not None and self._bytes > self._maxbytes
-        ):
-            cold_key, cold = next(iter(self._data.items()))
-            self._drop(cold_key, cold, "expired" if self._expired(cold) else "evicted")
+        self._shrink()
         return True
+
+    def resize(self, key: K) -> None:
+        """Count ``key``'s value again (its size changed in place), then evict from the
+        cold end while over the bounds (the value itself too, if it alone outgrew
+        ``maxbytes``). Nothing happens for a key that is absent."""
+        slot = self._data.get(key)
+        if slot is None:
+            return
+        size = self.getsizeof(slot.value)
+        self._bytes += size - slot.size
+        slot.size = size
+        self._shrink()
 
     def pop(self, key: K, default: V | object = None) -> V | object:
         """Remove ``key`` and return its value (``default`` if absent or expired)."""
@@ -201,6 +209,13 @@ class LRUTier(Generic[K, V]):
             self.evictions += 1
         if self._on_evict is not None:
             self._on_evict(key, slot.value, reason)
+
+    def _shrink(self) -> None:
+        while len(self._data) > self._maxsize or (
+            self._maxbytes is not None and self._bytes > self._maxbytes
+        ):
+            cold_key, cold = next(iter(self._data.items()))
+            self._drop(cold_key, cold, "expired" if self._expired(cold) else "evicted")
 
     def _sweep_cold(self, budget: int = 2) -> None:
         # Expired entries that nobody touches drift to the cold end; look at
