@@ -305,6 +305,29 @@ def test_a_verifier_that_has_decided_pickles_and_decides_alike() -> None:
     assert (again.decide(query, cands[:1]), again.decide(query, cands)) == want
 
 
+def test_a_verifiers_idf_weights_are_read_only_and_shared_by_its_copies() -> None:
+    """The IDF weights feed tables packed on the first lookup, so like the frozen fields
+    they cannot change afterwards: a read-only view of a copy, kept through pickling and
+    JSON, shared by ``with_target`` copies (no second copy, no second table)."""
+    import pickle
+    from types import MappingProxyType
+
+    v = load_default_verifier()
+    assert type(v.idf) is MappingProxyType and len(v.idf) > 1000
+    with pytest.raises(TypeError):
+        v.idf["reset"] = 0.0  # type: ignore[index]
+    assert v.with_target(0.99).idf is v.idf
+    again = pickle.loads(pickle.dumps(v))
+    assert type(again.idf) is MappingProxyType and again.idf == v.idf and again == v
+    assert CalibratedVerifier.from_dict(v.to_dict()).idf == v.idf
+    mine = {"reset": 3.0, "router": 5.0}
+    own = replace(v, idf=mine)
+    mine["reset"] = 9.0  # the caller's dict is the caller's
+    assert own.idf == {"reset": 3.0, "router": 5.0}
+    with pytest.raises(ArgumentTypeError, match="idf must be None or a mapping of words to weights, got list"):
+        replace(v, idf=[("reset", 3.0)])
+
+
 def test_verifiers_of_one_model_share_its_packed_tables_and_others_do_not() -> None:
     """Each cache holds its own verifier; at one model (any target) they share the packed
     tables and the scorer, so a thousand caches do not hold a thousand copies."""

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -248,6 +249,8 @@ class CalibratedVerifier:
     candidate below the cosine in ``cosine_floors`` for its target.
     ``served_cosines`` (the lowest cosine each target served on calibration
     data) sets ``search_cosine``, from which candidate search keeps full recall.
+    ``idf`` (word -> weight for the IDF-weighted features) is kept as a read-only
+    copy, as the other fields are frozen.
     """
 
     weights: tuple[float, ...]
@@ -277,12 +280,28 @@ class CalibratedVerifier:
         if words < 0:  # (the kernels read a negative limit as "no guard", the Python paths as "guard every pair")
             raise InvalidArgumentError(f"long_words must be a whole number >= 0, got {describe(words)}")
         object.__setattr__(self, "long_words", int(words))  # (a NumPy integer would not go into JSON)
+        idf = self.idf
+        if idf is not None and type(idf) is not MappingProxyType:
+            if not isinstance(idf, Mapping):
+                raise ArgumentTypeError(f"idf must be None or a mapping of words to weights, got {describe(idf)}")
+            # read-only, like the frozen fields: the packed tables made from it on the first
+            # lookup would not see a change (copies by ``with_target`` share this view)
+            object.__setattr__(self, "idf", MappingProxyType(dict(idf)))
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the lookup path's state (``_hot`` and the shared ``_shared`` hold
-        a closure, which pickle cannot carry); ``decide`` makes it again on first use."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_hot", "_shared")}
+        a closure, which pickle cannot carry); ``decide`` makes it again on first use.
+        The read-only ``idf`` view goes as a dict (pickle cannot carry the view either)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_hot", "_shared")}
+        if state.get("idf") is not None:
+            state["idf"] = dict(state["idf"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("idf") is not None:
+            state = {**state, "idf": MappingProxyType(dict(state["idf"]))}
+        self.__dict__.update(state)
 
     @property
     def reads_embeddings(self) -> bool:
