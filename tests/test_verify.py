@@ -307,18 +307,35 @@ def test_a_verifier_that_has_decided_pickles_and_decides_alike() -> None:
 
 def test_a_verifiers_idf_weights_are_read_only_and_shared_by_its_copies() -> None:
     """The IDF weights feed tables packed on the first lookup, so like the frozen fields
-    they cannot change afterwards: a read-only view of a copy, kept through pickling and
-    JSON, shared by ``with_target`` copies (no second copy, no second table)."""
+    they cannot change afterwards: a read-only dict of the verifier's own, kept through
+    pickling, copying and JSON, shared by ``with_target`` copies (no second table); still a
+    dict for ``dataclasses.asdict`` and ``json``."""
+    import copy
+    import dataclasses
+    import json
     import pickle
-    from types import MappingProxyType
 
     v = load_default_verifier()
-    assert type(v.idf) is MappingProxyType and len(v.idf) > 1000
-    with pytest.raises(TypeError):
-        v.idf["reset"] = 0.0  # type: ignore[index]
+    assert isinstance(v.idf, dict) and len(v.idf) > 1000
+    for change in (
+        lambda d: d.__setitem__("reset", 0.0),
+        lambda d: d.update(reset=0.0),
+        lambda d: d.pop("reset"),
+        lambda d: d.clear(),
+        lambda d: d.setdefault("zzz", 1.0),
+        lambda d: d.popitem(),
+        lambda d: d.__delitem__("reset"),
+    ):
+        with pytest.raises(TypeError, match="idf weights are read-only"):
+            change(v.idf)
+    with pytest.raises(TypeError, match="read-only"):
+        v.idf |= {"reset": 0.0}  # type: ignore[misc]
     assert v.with_target(0.99).idf is v.idf
-    again = pickle.loads(pickle.dumps(v))
-    assert type(again.idf) is MappingProxyType and again.idf == v.idf and again == v
+    for again in (pickle.loads(pickle.dumps(v)), copy.deepcopy(v), copy.copy(v)):
+        assert again.idf == v.idf and again == v
+        with pytest.raises(TypeError, match="read-only"):
+            again.idf["reset"] = 0.0  # type: ignore[index]
+    assert dataclasses.asdict(v)["idf"] == v.idf and json.loads(json.dumps(v.idf)) == v.idf
     assert CalibratedVerifier.from_dict(v.to_dict()).idf == v.idf
     mine = {"reset": 3.0, "router": 5.0}
     own = replace(v, idf=mine)

@@ -55,6 +55,9 @@ class _Reads(NamedTuple):
     profiles: bool  # it reads lexical profiles (every verifier but the cosine gate)
     shingles: bool  # and their character 3-grams
     long_words: int | None  # a profile with more words keeps its joined words (None: never)
+    # a stored profile may lack what this verifier reads: its 3-grams, or the joined words
+    # of a prompt stored under a verifier with a higher word limit (see ``_reads_of``)
+    remake: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,7 @@ class CacheStats:
 
 
 class _Entry:
-    __slots__ = ("key", "kind", "metadata", "namespace", "payload", "profile", "prompt", "size", "slot")
+    __slots__ = ("counted", "key", "kind", "metadata", "namespace", "payload", "profile", "prompt", "size", "slot")
 
     def __init__(
         self,
@@ -110,6 +113,7 @@ class _Entry:
         self.metadata = metadata
         self.slot = slot
         self.profile: TextProfile | None = None  # lexical profile for the verifier, made when first needed
+        self.counted = 0  # the profile's bytes in ``size``
         # what max_bytes counts: the objects the entry holds (str sizes, not lengths), its
         # embedding row, bookkeeping, and its profile's bytes once it has one (``keep``)
         self.size = (
@@ -121,16 +125,21 @@ class _Entry:
         )
 
     def keep(self, profile: TextProfile, long_words: int | None) -> bool:
-        """Hold ``profile`` and count its bytes; whether the entry's size changed. A
-        profile of more than ``long_words`` words gets its joined words now (the
-        long-prompt guard reads them on every lookup), so its size does not change later."""
-        old = self.profile
-        if profile is old:
+        """Hold ``profile`` (new, or the one held) and count its bytes; whether the entry's
+        size changed. A profile of more than ``long_words`` words gets its joined words
+        now (the long-prompt guard reads them on every lookup), so they are counted here
+        rather than grow the entry unseen later."""
+        long = long_words is not None and profile.n_words > long_words
+        if profile is self.profile and not (long and not profile.has_joined):
             return False
-        if long_words is not None and profile.n_words > long_words:
+        if long:
             profile.joined  # noqa: B018 (made and kept on the profile)
-        self.size += profile.nbytes - (0 if old is None else old.nbytes)
         self.profile = profile
+        nbytes = profile.nbytes
+        if nbytes == self.counted:
+            return False
+        self.size += nbytes - self.counted
+        self.counted = nbytes
         return True
 
 
@@ -255,6 +264,7 @@ class SemanticCache:
         self._project_signs: Any = None
         self._check_signs: Any = None
         self._reads: _Reads | None = None  # what ``verifier`` reads, made once per verifier object
+        self._readied_above = -math.inf  # highest word limit of any verifier that made profiles here
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._counts = dict.fromkeys(
@@ -555,13 +565,22 @@ class SemanticCache:
         is a property that costs about a microsecond); a swapped verifier is noticed."""
         reads = self._reads
         if reads is None or reads.verifier is not verifier:
+            profiles = not isinstance(verifier, CosineVerifier)
+            shingles = bool(getattr(verifier, "reads_shingles", True))
+            limit = _long_words(verifier)
+            # profiles stored under a verifier with a higher word limit (or none) lack the
+            # joined words this one's guard will read: such a verifier has them made on lookup
+            recheck = profiles and limit is not None and limit < self._readied_above
+            if profiles:
+                self._readied_above = max(self._readied_above, math.inf if limit is None else limit)
             reads = self._reads = _Reads(
                 verifier,
                 float(verifier.min_cosine),
                 bool(getattr(verifier, "reads_embeddings", False)),
-                not isinstance(verifier, CosineVerifier),
-                bool(getattr(verifier, "reads_shingles", True)),
-                _long_words(verifier),
+                profiles,
+                shingles,
+                limit,
+                shingles or recheck,
             )
         return reads
 
@@ -635,24 +654,24 @@ class SemanticCache:
             reads = self._reads_of(verifier)
         floor = reads.floor
         pool = self._pool if reads.vectors else None
-        for key, score in found:
-            if score < floor:
-                break  # best first: nothing further down can be served
-            entry = self._lru.get(key)  # an expired entry leaves the index here
-            if isinstance(entry, _Entry):
-                if (
-                    reads.profiles
-                    and (entry.profile is None or reads.shingles)
-                    and entry.keep(usable_profile(entry.profile, entry.prompt, reads.shingles), reads.long_words)
-                ):
-                    # none made yet, or made without the 3-grams this verifier reads (after a
-                    # swap of verifier): the entry grew, and is counted after the decision
-                    grown = grown if grown is not None else []
-                    grown.append(entry.key)
-                entries.append(entry)
-                row = None if pool is None else pool.get(entry.slot)
-                cands.append(Candidate(entry.prompt, score, entry.profile, row))
         try:
+            for key, score in found:
+                if score < floor:
+                    break  # best first: nothing further down can be served
+                entry = self._lru.get(key)  # an expired entry leaves the index here
+                if isinstance(entry, _Entry):
+                    if (
+                        reads.profiles
+                        and (entry.profile is None or reads.remake)
+                        and entry.keep(usable_profile(entry.profile, entry.prompt, reads.shingles), reads.long_words)
+                    ):
+                        # none made yet, or lacking what this verifier reads (after a swap of
+                        # verifier): the entry grew, and is counted after the decision
+                        grown = grown if grown is not None else []
+                        grown.append(entry.key)
+                    entries.append(entry)
+                    row = None if pool is None else pool.get(entry.slot)
+                    cands.append(Candidate(entry.prompt, score, entry.profile, row))
             if not cands:
                 decision = None
             elif pool is not None:  # the verifier read above, even if another thread swaps it now

@@ -117,5 +117,6 @@ def check_utf8(text: str, name: str, error: type[SemcacheError]) -> str:
     raise error(
         f"{name} must be text that encodes as UTF-8, got a lone surrogate {text[at]!r} at index "
         f"{at} of {describe(text)}: half of a UTF-16 pair (e.g. a JSON \\u escape or text cut "
-        "inside an emoji); replace it, e.g. with text.encode('utf-8', 'replace').decode()"
+        "inside an emoji); replace it, e.g. with text.encode('utf-8', 'replace').decode(), or where "
+        "both halves of a pair are there, join them with text.encode('utf-16', 'surrogatepass').decode('utf-16')"
     )

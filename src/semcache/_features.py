@@ -532,6 +532,11 @@ class TextProfile:
         return int(self._data.nbytes) + int(self._joined.nbytes) + _PROFILE_OVERHEAD + _JOINED_OVERHEAD
 
     @property
+    def has_joined(self) -> bool:
+        """Whether the joined words are made (and counted by ``nbytes``)."""
+        return self._joined is not None
+
+    @property
     def joined(self) -> np.ndarray:
         """The words joined by single spaces, as uint32 code points."""
         if self._joined is None:

@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import pairwise
-from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -118,6 +117,23 @@ class Verifier(Protocol):
         ``query_vector=`` and candidates that carry their ``vector``.
         """
         ...
+
+
+class _ReadOnlyDict(dict[str, float]):
+    """A dict that refuses changes (``TypeError``): a verifier's IDF weights, which feed
+    tables packed on its first lookup. Still a dict for ``json``, ``isinstance``,
+    ``dataclasses.asdict``, copying and pickling."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("a verifier's idf weights are read-only; make a new verifier with replace(v, idf=...)")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[_ReadOnlyDict], tuple[dict[str, float]]]:
+        return (_ReadOnlyDict, (dict(self),))  # (pickle would rebuild a dict subclass item by item)
+
+    def __copy__(self) -> _ReadOnlyDict:
+        return self
 
 
 def _check_query(query: object) -> None:
@@ -250,7 +266,7 @@ class CalibratedVerifier:
     ``served_cosines`` (the lowest cosine each target served on calibration
     data) sets ``search_cosine``, from which candidate search keeps full recall.
     ``idf`` (word -> weight for the IDF-weighted features) is kept as a read-only
-    copy, as the other fields are frozen.
+    dict of its own, as the other fields are frozen.
     """
 
     weights: tuple[float, ...]
@@ -281,18 +297,18 @@ class CalibratedVerifier:
             raise InvalidArgumentError(f"long_words must be a whole number >= 0, got {describe(words)}")
         object.__setattr__(self, "long_words", int(words))  # (a NumPy integer would not go into JSON)
         idf = self.idf
-        if idf is not None and type(idf) is not MappingProxyType:
+        if idf is not None and type(idf) is not _ReadOnlyDict:
             if not isinstance(idf, Mapping):
                 raise ArgumentTypeError(f"idf must be None or a mapping of words to weights, got {describe(idf)}")
             # read-only, like the frozen fields: the packed tables made from it on the first
-            # lookup would not see a change (copies by ``with_target`` share this view)
-            object.__setattr__(self, "idf", MappingProxyType(dict(idf)))
+            # lookup would not see a change (copies by ``with_target`` share it)
+            object.__setattr__(self, "idf", _ReadOnlyDict(idf))
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the lookup path's state (``_hot`` and the shared ``_shared`` hold
         a closure, which pickle cannot carry); ``decide`` makes it again on first use.
-        The read-only ``idf`` view goes as a dict (pickle cannot carry the view either)."""
+        ``idf`` goes as a plain dict."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("_hot", "_shared")}
         if state.get("idf") is not None:
             state["idf"] = dict(state["idf"])
@@ -300,7 +316,7 @@ class CalibratedVerifier:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if state.get("idf") is not None:
-            state = {**state, "idf": MappingProxyType(dict(state["idf"]))}
+            state = {**state, "idf": _ReadOnlyDict(state["idf"])}
         self.__dict__.update(state)
 
     @property
