@@ -245,7 +245,7 @@ def test_profiles_remade_after_a_verifier_swap_are_counted(swap: str) -> None:
     grown = [e for k, e in entries.items() if e.size > before[k]]
     assert grown and all(e.profile.has_joined if long else e.profile.has_shingles for e in grown)
     assert all(e.counted == e.profile.nbytes for e in entries.values())  # nothing grew unseen
-    assert cache._lru.currbytes == sum(e.size for e in entries.values()) <= bound
+    assert cache.stats().bytes == cache._lru.currbytes == sum(e.size for e in entries.values()) <= bound
     assert cache.stats().evictions > 0
 
 

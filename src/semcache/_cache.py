@@ -89,6 +89,7 @@ class CacheStats:
     rejected: int
     deletes: int
     entries: int
+    bytes: int = 0  # held by the in-process tier, as ``max_bytes`` counts them
 
 
 class _Entry:
@@ -461,6 +462,7 @@ class SemanticCache:
                 rejected=self._lru.rejections,
                 deletes=c["deletes"],
                 entries=self._lru.currsize,
+                bytes=self._lru.currbytes,
             )
 
     async def aget(self, prompt: str, *, namespace: str = "", embedding: Any = None) -> Hit | None:
