@@ -207,15 +207,31 @@ def test_max_bytes_bounds_the_memory_the_entries_really_hold(long: bool) -> None
     rows = len(cache) * 4 * emb.dim
     assert cache.stats().evictions > 0 and cache._lru.currbytes <= bound
     assert held + rows <= 1.1 * bound
-    assert 0.7 <= held / (cache._lru.currbytes - rows) <= 1.2
+    assert 0.8 <= held / (cache._lru.currbytes - rows) <= 1.2  # (measured 0.86 and 0.98)
 
 
-@pytest.mark.parametrize("swap", ["3-grams", "word limit"])
+class _Wrapper:
+    """A verifier wrapping the default (a logging wrapper, say): it names no word limit,
+    and the verifier inside makes a long profile's joined words as it decides."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def min_cosine(self) -> float:
+        return float(self.inner.min_cosine)
+
+    def decide(self, query: str, candidates: Any) -> tuple[int, float] | None:
+        return self.inner.decide(query, candidates)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("swap", ["3-grams", "word limit", "wrapper"])
 def test_profiles_remade_after_a_verifier_swap_are_counted(swap: str) -> None:
     """A verifier that reads what the stored profiles lack has it made on lookup: the
     character 3-grams (a verifier that weighs them), or the joined words of a prompt
-    longer than its word limit but not the old verifier's. The entries grow, the tier
-    counts every byte, and the bound holds (cold entries go)."""
+    longer than its word limit but not the old verifier's, or of any long prompt for a
+    verifier that names no limit (counted after its decision). The entries grow, the
+    tier counts every byte, and the bound holds (cold entries go)."""
     from dataclasses import replace
 
     from semcache._features import FEATURE_NAMES
@@ -231,14 +247,17 @@ def test_profiles_remade_after_a_verifier_swap_are_counted(swap: str) -> None:
         w = np.array(default.weights)
         w[FEATURE_NAMES.index("char_jaccard")] = 4.0
         then = replace(default, weights=tuple(w))
-    else:  # prompts of ~330 words, stored under a limit of 400, looked up under 160
+    elif swap == "word limit":  # prompts of ~400 words, stored under a limit of 400, looked up under 160
         long, first, bound, then = True, replace(default, long_words=400), 200_000, default
+    else:
+        long, first, bound, then = True, _Wrapper(default), 300_000, None  # (3-grams too: it names none)
     cache = SemanticCache(emb, verifier=first, max_bytes=bound)
     for i in range(25):
         cache.put(_prompt(i, long), f"answer {i}", embedding=vecs[i])
     assert cache.stats().evictions == 0
     before = {k: cache._lru.peek(k).size for k in cache._lru}  # type: ignore[union-attr]
-    cache.verifier = then
+    if then is not None:
+        cache.verifier = then
     for i in range(25):
         cache.get(_prompt(i, long) + " today", embedding=close[i])
     entries: dict[str, Any] = {k: cache._lru.peek(k) for k in cache._lru}

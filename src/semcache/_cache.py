@@ -58,6 +58,9 @@ class _Reads(NamedTuple):
     # a stored profile may lack what this verifier reads: its 3-grams, or the joined words
     # of a prompt stored under a verifier with a higher word limit (see ``_reads_of``)
     remake: bool
+    # a verifier that reads profiles but names no word limit (a wrapper, say) may make a
+    # profile's joined words itself: its candidates are counted again after each decision
+    recount: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +129,11 @@ class _Entry:
         )
 
     def keep(self, profile: TextProfile, long_words: int | None) -> bool:
-        """Hold ``profile`` (new, or the one held) and count its bytes; whether the entry's
-        size changed. A profile of more than ``long_words`` words gets its joined words
-        now (the long-prompt guard reads them on every lookup), so they are counted here
-        rather than grow the entry unseen later."""
-        long = long_words is not None and profile.n_words > long_words
-        if profile is self.profile and not (long and not profile.has_joined):
-            return False
-        if long:
+        """Hold ``profile`` (new, or the one held, perhaps grown since) and count its
+        bytes; whether the entry's size changed. A profile of more than ``long_words``
+        words gets its joined words now (the long-prompt guard reads them on every
+        lookup), so they are counted here rather than grow the entry unseen later."""
+        if long_words is not None and profile.n_words > long_words:
             profile.joined  # noqa: B018 (made and kept on the profile)
         self.profile = profile
         nbytes = profile.nbytes
@@ -437,6 +437,7 @@ class SemanticCache:
                 self._indexes.clear()
                 if self._pool is not None:
                     self._pool.clear()
+                self._readied_above, self._reads = -math.inf, None  # no profile is left to ready
                 return
             index = self._indexes.pop(_check_namespace(namespace), None)
             if index is None:
@@ -583,6 +584,7 @@ class SemanticCache:
                 shingles,
                 limit,
                 shingles or recheck,
+                profiles and limit is None,
             )
         return reads
 
@@ -681,6 +683,9 @@ class SemanticCache:
             else:
                 decision = verifier.decide(q.prompt, cands)
         finally:
+            if reads.recount:  # (an entry counted in the loop above stays in ``grown``)
+                recounted = [e.key for e in entries if e.profile is not None and e.keep(e.profile, None)]
+                grown = recounted if grown is None else grown + recounted
             for key in grown or ():  # (evicting only now: no row is freed under the verifier)
                 self._lru.resize(key)
         if decision is None:

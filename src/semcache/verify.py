@@ -122,7 +122,11 @@ class Verifier(Protocol):
 class _ReadOnlyDict(dict[str, float]):
     """A dict that refuses changes (``TypeError``): a verifier's IDF weights, which feed
     tables packed on its first lookup. Still a dict for ``json``, ``isinstance``,
-    ``dataclasses.asdict``, copying and pickling."""
+    copying and pickling; ``dataclasses.asdict`` gives one too (``dict(...)`` of it
+    is a plain dict). ``dict.__setitem__(d, ...)`` or ``d.__init__(...)`` would
+    still change it, as they would any dict subclass."""
+
+    __slots__ = ()
 
     def _refuse(self, *args: object, **kwargs: object) -> Any:
         raise TypeError("a verifier's idf weights are read-only; make a new verifier with replace(v, idf=...)")
