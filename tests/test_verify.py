@@ -25,7 +25,9 @@ from semcache.verify import (
     CosineVerifier,
     fit_logistic,
     load_default_verifier,
+    lookup_ids,
     operating_points,
+    served_per_lookup,
 )
 
 from .conftest import near, unit
@@ -466,12 +468,54 @@ def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: b
         labels.append(bool(label))
     assert swapped == 60 and guarded == 15  # the case is what it claims
     scores, right = np.array(probs), np.array(labels)
-    if refit:  # a refit chooses its points on the second half of a fixed shuffle
-        pick = np.random.default_rng(0).permutation(len(pairs))[len(pairs) // 2 :]
-        scores, right = scores[pick], right[pick]
-    want = operating_points(scores, right, TARGET_GRID, min_hits=10)
+    lookups = lookup_ids([a for a, _, _ in pairs])  # each query here has a right and a wrong candidate
+    if refit:  # a refit chooses its points on the second half of a fixed shuffle of the lookups
+        order = np.random.default_rng(0).permutation(int(lookups.max()) + 1)
+        pick = np.isin(lookups, order[len(order) // 2 :])
+        scores, right, lookups = scores[pick], right[pick], lookups[pick]
+    want = operating_points(*served_per_lookup(scores, right, lookups), TARGET_GRID, min_hits=10)
     assert [t for t, _ in v.points] == [t for t, _ in want]
     assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
+
+
+def test_served_per_lookup_takes_the_most_probable_candidate_of_each_lookup() -> None:
+    """Precision as the cache makes it: of a lookup's candidates it serves the most
+    probable (the first of equals), so a wrong candidate below a right one costs nothing,
+    and one above it is the lookup's answer."""
+    queries = ["q1", "q1", "q2", "q2", "q2", "q3", "q1", "q3"]
+    scores = np.array([0.9, 0.95, 0.4, 0.8, 0.8, 0.7, 0.2, 0.7])
+    right = np.array([True, False, False, True, False, True, False, False])
+    ids = lookup_ids(queries)
+    assert ids.tolist() == [0, 0, 1, 1, 1, 2, 0, 2]
+    served, ok = served_per_lookup(scores, right, ids)
+    assert served.tolist() == [0.95, 0.8, 0.7] and ok.tolist() == [False, True, True]
+    # three lookups, each a right candidate above a wrong one: every lookup is served
+    # right from 0.6 up, where pairwise precision (0.9 R, 0.8 W, 0.7 R, 0.65 W, 0.6 R, 0.5 W)
+    # reaches 0.95 only above 0.8, serving one lookup of three
+    scores = np.array([0.6, 0.5, 0.9, 0.8, 0.7, 0.65])
+    right = np.array([True, False, True, False, True, False])
+    ids = lookup_ids(["a", "a", "b", "b", "c", "c"])
+    assert operating_points(*served_per_lookup(scores, right, ids), [0.95], min_hits=1) == [(0.95, 0.6)]
+    assert operating_points(scores, right, [0.95], min_hits=1)[0][1] > 0.8
+
+
+def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable() -> None:
+    """Each query labelled against its right answer and a wrong near one (a lookup of two
+    candidates): the points are chosen on what the cache serves, and the cache then
+    serves at the target precision (here every served answer is right)."""
+    pairs = _swaps_and_long_pairs(np.random.default_rng(5))
+    emb = HashingEmbedder(dim=64)
+    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False, target_precision=0.95)
+    texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
+    vecs = dict(zip(texts, emb.embed(texts), strict=True))
+    by_query: dict[str, list[Candidate]] = {}
+    labels: dict[tuple[str, str], int] = {}
+    for a, b, label in pairs:
+        by_query.setdefault(a, []).append(Candidate(b, float(vecs[a] @ vecs[b]), profile(b)))
+        labels[a, b] = label
+    served = [(q, v.decide(q, cands)) for q, cands in by_query.items()]
+    hits = [labels[q, by_query[q][d[0]].prompt] for q, d in served if d is not None]
+    assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.95
 
 
 def test_calibrate_rejects_bad_input() -> None:

@@ -824,6 +824,22 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
+def lookup_ids(queries: Sequence[str]) -> np.ndarray:
+    """One id per distinct query text, in order of first appearance: labelled pairs that
+    share their query are one lookup's candidates."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(q, len(ids)) for q in queries], dtype=np.int64)
+
+
+def served_per_lookup(scores: np.ndarray, correct: np.ndarray, lookups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per lookup (``lookup_ids``), the score of the candidate a verifier would serve, the
+    most probable (the first of equals, as ``decide`` takes it), and whether it is right:
+    what the cache's precision is made of once a lookup has several candidates."""
+    order = np.lexsort((np.arange(len(scores)), -scores, lookups))  # by lookup, best first, then first given
+    first = order[np.r_[True, lookups[order][1:] != lookups[order][:-1]]]
+    return scores[first], correct[first]
+
+
 def _lowest_accepted(scores: np.ndarray, cosines: np.ndarray, tau: float) -> float | None:
     """The lowest cosine among the pairs whose score reaches ``tau`` (None: none does)."""
     accepted = cosines[scores >= tau]
@@ -900,10 +916,15 @@ def calibrate(
 ) -> CalibratedVerifier:
     """A verifier for your domain from labelled pairs (text, text, same answer?).
 
+    Give pairs as your cache saw them: (query, cached prompt, label) for each of a
+    lookup's nearest cached prompts. Pairs that share their query are read as one
+    lookup's candidates, of which the cache serves the most probable, so the
+    operating points are chosen on what it would serve (a query labelled against
+    one prompt is a lookup of one candidate).
     With few labels (``refit=None`` and fewer than 200 of either class) the
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
-    half of the pairs, then their operating points chosen on the other half).
+    half of the lookups, then their operating points chosen on the other half).
     A base with an embedding head (``load_default_verifier(head=True, ...)``)
     keeps its head; a refit learns how much to trust it on your data (``head_scale``).
     Pass the result as ``SemanticCache(verifier=...)``.
@@ -933,11 +954,14 @@ def calibrate(
     # the head's term is one more column, its weight the head's scale
     xh = np.column_stack([x, head_term])
     pick = np.arange(len(pairs))
+    lookups = lookup_ids([p[0] for p in pairs])
     if do_refit:
-        order = np.random.default_rng(0).permutation(len(pairs))
-        # weights from one half, operating points from the other: the points
-        # then describe exactly the model that ships
-        fit_idx, pick = order[: len(order) // 2], order[len(order) // 2 :]
+        order = np.random.default_rng(0).permutation(int(lookups.max()) + 1)
+        # weights from one half of the lookups, operating points from the other: the
+        # points then describe exactly the model that ships
+        in_fit = np.zeros(len(order), dtype=bool)
+        in_fit[order[: len(order) // 2]] = True
+        fit_idx, pick = np.nonzero(in_fit[lookups])[0], np.nonzero(~in_fit[lookups])[0]
         fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
         wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
     else:
@@ -945,7 +969,8 @@ def calibrate(
     # points on the probability decide() computes (the swap prior and the guard included)
     model = replace(base, weights=tuple(float(v) for v in wh[:-1]), head_scale=float(wh[-1]))
     scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
-    points = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
+    # ... and on what the cache would serve: of a lookup's candidates, the most probable
+    points = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
     lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor
