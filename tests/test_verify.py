@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -446,6 +447,9 @@ def _swaps_and_long_pairs(rng: np.random.Generator) -> list[tuple[str, str, int]
     for i in range(15):
         pairs.append((f"{template} then summarise chapter {i}", f"{template} then summarise chapter {i}!", 1))
         pairs.append((f"{template} then summarise chapter {i}", f"{template} then translate chapter {i + 1}", 0))
+    for _ in range(20):  # lookups whose answer is not cached: a wrong candidate only
+        a, b = (str(f) for f in rng.choice(formats, 2, replace=False))
+        pairs.append((f"how should I convert {a} to {b}", f"how do I convert {b} to {a}", 0))
     return pairs
 
 
@@ -466,7 +470,7 @@ def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: b
         guarded += long_mismatch(pa, pb, v.long_words)
         probs.append(v.probability(pa, pb, float(vecs[a] @ vecs[b])))
         labels.append(bool(label))
-    assert swapped == 60 and guarded == 15  # the case is what it claims
+    assert swapped == 80 and guarded == 15  # the case is what it claims
     scores, right = np.array(probs), np.array(labels)
     lookups = lookup_ids([a for a, _, _ in pairs])  # each query here has a right and a wrong candidate
     if refit:  # a refit chooses its points on the second half of a fixed shuffle of the lookups
@@ -516,6 +520,26 @@ def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable()
     served = [(q, v.decide(q, cands)) for q, cands in by_query.items()]
     hits = [labels[q, by_query[q][d[0]].prompt] for q, d in served if d is not None]
     assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.95
+
+
+def test_calibrate_with_a_right_candidate_for_every_query_chooses_points_per_pair_and_warns() -> None:
+    """Nothing in such pairs tells how often a query's answer is not cached, where the
+    most probable candidate is wrong: the points are chosen per pair (every wrong
+    candidate counted as if served), with a warning that says what to label."""
+    pairs = [p for p in _swaps_and_long_pairs(np.random.default_rng(5)) if not p[0].startswith("how should")]
+    emb = HashingEmbedder(dim=64)
+    with pytest.warns(UserWarning, match="every labelled query has a right candidate"):
+        v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False)
+    assert v.source.endswith("points per pair)")
+    texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
+    vecs = dict(zip(texts, emb.embed(texts), strict=True))
+    probs = np.array([v.probability(profile(a), profile(b), float(vecs[a] @ vecs[b])) for a, b, _ in pairs])
+    want = operating_points(probs, np.array([bool(lab) for *_, lab in pairs]), TARGET_GRID, min_hits=10)
+    assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one query without a right candidate: per lookup, no warning
+        mixed = calibrate([*pairs, ("how should I convert pdf to png", "how do I convert png to pdf", 0)], embedder=emb)
+    assert mixed.source.endswith("points per lookup)")
 
 
 def test_calibrate_rejects_bad_input() -> None:

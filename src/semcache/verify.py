@@ -27,6 +27,7 @@ import base64
 import json
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -917,10 +918,12 @@ def calibrate(
     """A verifier for your domain from labelled pairs (text, text, same answer?).
 
     Give pairs as your cache saw them: (query, cached prompt, label) for each of a
-    lookup's nearest cached prompts. Pairs that share their query are read as one
-    lookup's candidates, of which the cache serves the most probable, so the
-    operating points are chosen on what it would serve (a query labelled against
-    one prompt is a lookup of one candidate).
+    lookup's nearest cached prompts, lookups whose answer was not cached included.
+    Pairs that share their query are read as one lookup's candidates, of which the
+    cache serves the most probable, so the operating points are chosen on what it
+    would serve (a query labelled against one prompt is a lookup of one candidate).
+    Where every query has a right candidate, nothing tells how often an answer is
+    not cached: the points are then chosen per pair, cautiously, with a warning.
     With few labels (``refit=None`` and fewer than 200 of either class) the
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
@@ -969,8 +972,26 @@ def calibrate(
     # points on the probability decide() computes (the swap prior and the guard included)
     model = replace(base, weights=tuple(float(v) for v in wh[:-1]), head_scale=float(wh[-1]))
     scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
-    # ... and on what the cache would serve: of a lookup's candidates, the most probable
-    points = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
+    answered = np.zeros(int(lookups.max()) + 1, dtype=bool)
+    answered[lookups[y.astype(bool)]] = True
+    if answered.all():
+        # Every query comes with a right candidate: nothing tells how often a query's
+        # answer is not cached, where the most probable candidate is a wrong one. Points
+        # chosen on what the cache would serve would take all of those (on the paraphrase
+        # set: 60 % wrong hits for such queries), so they are chosen per pair, every wrong
+        # candidate counted as if served (cautious).
+        warnings.warn(
+            "calibrate: every labelled query has a right candidate, so nothing tells how often a query's "
+            "answer is not cached; operating points are chosen per pair (cautious). Label lookups whose "
+            "answer was not cached too (a query with only wrong candidates).",
+            UserWarning,
+            stacklevel=2,
+        )
+        per = "points per pair"
+        points = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
+    else:  # ... and on what the cache would serve: of a lookup's candidates, the most probable
+        per = "points per lookup"
+        points = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
     lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor
@@ -981,7 +1002,7 @@ def calibrate(
         target_precision=target_precision,
         idf=base.idf,
         long_words=base.long_words,
-        source=f"calibrated on {len(pairs)} pairs ({'refitted' if do_refit else 'operating points only'})",
+        source=f"calibrated on {len(pairs)} pairs ({'refitted' if do_refit else 'operating points only'}, {per})",
         head=base.head,
         head_scale=float(wh[-1]) if base.head is not None else 1.0,
         cosine_floors=cosine_floors(scores, cos, points) if base.head is not None else (),
