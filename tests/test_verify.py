@@ -522,14 +522,19 @@ def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable()
     assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.95
 
 
-def test_calibrate_with_a_right_candidate_for_every_query_chooses_points_per_pair_and_warns() -> None:
-    """Nothing in such pairs tells how often a query's answer is not cached, where the
-    most probable candidate is wrong: the points are chosen per pair (every wrong
-    candidate counted as if served), with a warning that says what to label."""
+def test_calibrate_with_few_queries_without_a_right_candidate_chooses_points_per_pair_and_warns() -> None:
+    """Little in such pairs tells how often a query's answer is not cached, where the
+    most probable candidate is wrong: with fewer than 10 such queries the points are
+    chosen per pair (every wrong candidate counted as if served), with a warning that
+    says what to label."""
     pairs = [p for p in _swaps_and_long_pairs(np.random.default_rng(5)) if not p[0].startswith("how should")]
     emb = HashingEmbedder(dim=64)
-    with pytest.warns(UserWarning, match="every labelled query has a right candidate"):
-        v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False)
+    nine = [(f"how should I convert {a} to {b}", f"how do I convert {b} to {a}", 0) for a, b in
+            [("pdf", "png"), ("png", "csv"), ("csv", "html"), ("html", "word"), ("word", "excel"),
+             ("excel", "jpeg"), ("jpeg", "markdown"), ("markdown", "pdf"), ("pdf", "csv")]]
+    with pytest.warns(UserWarning, match=r"9 labelled queries without a right candidate \(fewer than 10\)"):
+        v = calibrate([*pairs, *nine], embedder=emb, base=load_default_verifier(), refit=False)
+    pairs = [*pairs, *nine]
     assert v.source.endswith("points per pair)")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
@@ -537,8 +542,8 @@ def test_calibrate_with_a_right_candidate_for_every_query_chooses_points_per_pai
     want = operating_points(probs, np.array([bool(lab) for *_, lab in pairs]), TARGET_GRID, min_hits=10)
     assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # one query without a right candidate: per lookup, no warning
-        mixed = calibrate([*pairs, ("how should I convert pdf to png", "how do I convert png to pdf", 0)], embedder=emb)
+        warnings.simplefilter("error")  # ten queries without a right candidate: per lookup, no warning
+        mixed = calibrate([*pairs, ("how should I convert png to pdf", "how do I convert pdf to png", 0)], embedder=emb)
     assert mixed.source.endswith("points per lookup)")
 
 

@@ -825,6 +825,9 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
+_MIN_UNANSWERED = 10  # labelled lookups without a right candidate that points per lookup need
+
+
 def lookup_ids(queries: Sequence[str]) -> np.ndarray:
     """One id per distinct query text, in order of first appearance: labelled pairs that
     share their query are one lookup's candidates."""
@@ -922,8 +925,9 @@ def calibrate(
     Pairs that share their query are read as one lookup's candidates, of which the
     cache serves the most probable, so the operating points are chosen on what it
     would serve (a query labelled against one prompt is a lookup of one candidate).
-    Where every query has a right candidate, nothing tells how often an answer is
-    not cached: the points are then chosen per pair, cautiously, with a warning.
+    With fewer than 10 queries that have no right candidate, little tells how often
+    an answer is not cached: the points are then chosen per pair, cautiously, with a
+    warning.
     With few labels (``refit=None`` and fewer than 200 of either class) the
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
@@ -974,16 +978,17 @@ def calibrate(
     scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
     answered = np.zeros(int(lookups.max()) + 1, dtype=bool)
     answered[lookups[y.astype(bool)]] = True
-    if answered.all():
-        # Every query comes with a right candidate: nothing tells how often a query's
-        # answer is not cached, where the most probable candidate is a wrong one. Points
-        # chosen on what the cache would serve would take all of those (on the paraphrase
-        # set: 60 % wrong hits for such queries), so they are chosen per pair, every wrong
-        # candidate counted as if served (cautious).
+    unanswered = int((~answered).sum())
+    if unanswered < _MIN_UNANSWERED:
+        # (Almost) every query comes with a right candidate: little tells how often a
+        # query's answer is not cached, where the most probable candidate is a wrong one.
+        # Points chosen on what the cache would serve would take nearly all of those (on
+        # the paraphrase set, 1 such query in 496: 60 % wrong hits where the answer was not
+        # cached), so they are chosen per pair, every wrong candidate counted as if served.
         warnings.warn(
-            "calibrate: every labelled query has a right candidate, so nothing tells how often a query's "
-            "answer is not cached; operating points are chosen per pair (cautious). Label lookups whose "
-            "answer was not cached too (a query with only wrong candidates).",
+            f"calibrate: {unanswered} labelled queries without a right candidate (fewer than {_MIN_UNANSWERED}), "
+            "so little tells how often a query's answer is not cached; operating points are chosen per pair "
+            "(cautious). Label lookups whose answer was not cached too (a query with only wrong candidates).",
             UserWarning,
             stacklevel=2,
         )
