@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """calibrate() on another domain: fitted on half the paraphrase set, reported on the other half.
 
-    python benchmarks/calibrate_domain.py [--data ../shared/data] [--seed 7] [--cached-share 0.5] [--out FILE]
+    python benchmarks/calibrate_domain.py [--data ../shared/data] [--seed 7] [--cached-share 0.5]
+        [--report-share 0.5] [--out FILE]
 
 The shipped verifier was fitted on Quora questions. GPTCache's paraphrase set
 (technical sentences and LLM-written paraphrases, shared/data/paraphrase) is
@@ -17,13 +18,14 @@ what that buys, with all-MiniLM-L6-v2 for every system.
   half is looked up there, and its 4 nearest (exact search) labelled 1 for its
   own origin, else 0. ``calibrate(pairs, target_precision=t)``: enough of both
   labels, so the weights are refitted on half of the lookups and the points
-  chosen on the other half. For comparison, the same with the points chosen
-  per pair, as ``calibrate`` did before 2026-12 (every wrong candidate counted
-  as if it were served).
+  chosen on the other half, per pair (the default: every wrong candidate
+  counted as if it were served); and the same with ``points="lookups"`` (on
+  what the cache would serve, opt-in).
 - The fixed-cosine peer's threshold is chosen on the same lookups: the lowest
   cosine whose top-1 precision there reaches t.
-- Report: the report half the same way (a cache holding half its origins,
-  every similar looked up), and three streams where every hit is wrong: the
+- Report: the report half the same way (a cache holding ``--report-share`` of
+  its origins, every similar looked up; a share other than ``--cached-share``
+  is traffic unlike the labels), and three streams where every hit is wrong: the
   report half's similars against the fit half's origins, and arena-hard's
   false-hit stress (plain and behind one long template).
 """
@@ -34,7 +36,6 @@ import argparse
 import random
 import time
 from pathlib import Path
-from unittest.mock import patch
 
 import numpy as np
 from _data import EmbeddingStore, data_dir
@@ -99,7 +100,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="the benchmark data folder (default ../shared/data)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--cached-share", type=float, default=0.5, help="share of origins a cache holds")
+    ap.add_argument("--cached-share", type=float, default=0.5, help="share of origins cached while labelling")
+    ap.add_argument("--report-share", type=float, default=0.5, help="share of origins cached in the report")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "calibrate_domain.json")
     args = ap.parse_args()
     d = data_dir(args.data)
@@ -115,10 +117,9 @@ def main() -> None:
     fit_cached = cached_part(fit, args.cached_share, args.seed)
     train, first_cos, first_right = lookups(fit, fit_cached, store)
     t0 = time.perf_counter()
-    calibrated = {t: calibrate(train, embedder=store, target_precision=t) for t in TARGETS}
+    per_pair = {t: calibrate(train, embedder=store, target_precision=t) for t in TARGETS}  # the default
     fit_s = time.perf_counter() - t0
-    with patch("semcache.verify.served_per_lookup", lambda s, c, _ids: (s, c)):
-        per_pair = {t: calibrate(train, embedder=store, target_precision=t) for t in TARGETS}  # (before 2026-12)
+    calibrated = {t: calibrate(train, embedder=store, target_precision=t, points="lookups") for t in TARGETS}
     thresholds = dict(zip(TARGETS, (tau for _, tau in operating_points(first_cos, first_right, TARGETS)), strict=True))
 
     def shipped(t: float) -> SemanticCache:
@@ -135,11 +136,11 @@ def main() -> None:
 
     systems = [
         *((f"semcache shipped (QQP), target {t}", lambda t=t: shipped(t)) for t in TARGETS),
-        *((f"semcache calibrated here, target {t}", lambda t=t: mine(t)) for t in TARGETS),
-        *((f"... points chosen per pair (before), target {t}", lambda t=t: mine_per_pair(t)) for t in TARGETS),
+        *((f"semcache calibrated here, target {t}", lambda t=t: mine_per_pair(t)) for t in TARGETS),
+        *((f"... points per lookup (opt-in), target {t}", lambda t=t: mine(t)) for t in TARGETS),
         *((f"fixed cosine {thresholds[t]:.3f} (chosen here for {t})", lambda t=t: fixed(t)) for t in TARGETS),
     ]
-    report_cached = cached_part(report, args.cached_share, args.seed + 1)
+    report_cached = cached_part(report, args.report_share, args.seed + 1)
     similars = [s for _, s in report]
     g = groups_of(report)
     rows = [summarize(name, run_stream(make(), report_cached, similars, store, g)) for name, make in systems]
@@ -166,12 +167,13 @@ def main() -> None:
         "labelled_positive": sum(lab for *_, lab in train),
         "calibrate_seconds": fit_s,
         "calibrated": {
-            str(t): {"threshold": v.threshold, "min_cosine": v.min_cosine, "source": v.source}
-            for t, v in calibrated.items()
+            points: {str(t): {"threshold": v.threshold, "min_cosine": v.min_cosine, "source": v.source}
+                     for t, v in made.items()}
+            for points, made in (("pairs", per_pair), ("lookups", calibrated))
         },
-        "per_pair": {str(t): {"threshold": v.threshold, "min_cosine": v.min_cosine} for t, v in per_pair.items()},
         "fixed_thresholds": {str(t): v for t, v in thresholds.items()},
         "cached_share": args.cached_share,
+        "report_share": args.report_share,
         "report": rows,
         "arena": arena,
     }
@@ -179,7 +181,8 @@ def main() -> None:
     print(machine_line(m))
     print(
         f"paraphrase set: {len(fit)} pairs to fit ({len(train)} labelled pairs, {data['labelled_positive']} positive), "
-        f"{len(report)} to report; caches hold {args.cached_share:.0%} of the origins; "
+        f"{len(report)} to report; caches hold {args.cached_share:.0%} of the origins while labelling, "
+        f"{args.report_share:.0%} in the report; "
         f"calibrate() took {fit_s:.1f} s for both targets\n"
     )
     print(percent_table(rows))

@@ -453,13 +453,16 @@ def _swaps_and_long_pairs(rng: np.random.Generator) -> list[tuple[str, str, int]
     return pairs
 
 
+@pytest.mark.parametrize("points", ["pairs", "lookups"])
 @pytest.mark.parametrize("refit", [False, True])
-def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: bool) -> None:
+def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: bool, points: str) -> None:
     """decide() adds the swap prior and applies the long-prompt guard; points chosen on
-    ``x @ w`` alone would belong to another model than the one returned."""
+    ``x @ w`` alone would belong to another model than the one returned. Per pair (the
+    default) every pair counts; per lookup, each lookup's most probable candidate."""
     pairs = _swaps_and_long_pairs(np.random.default_rng(5))
     emb = HashingEmbedder(dim=64)
-    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=refit)
+    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=refit, points=points)
+    assert v.source.endswith(f"points per {points[:-1]})")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
     probs, labels = [], []
@@ -477,7 +480,8 @@ def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: b
         order = np.random.default_rng(0).permutation(int(lookups.max()) + 1)
         pick = np.isin(lookups, order[len(order) // 2 :])
         scores, right, lookups = scores[pick], right[pick], lookups[pick]
-    want = operating_points(*served_per_lookup(scores, right, lookups), TARGET_GRID, min_hits=10)
+    chosen_on = served_per_lookup(scores, right, lookups) if points == "lookups" else (scores, right)
+    want = operating_points(*chosen_on, TARGET_GRID, min_hits=10)
     assert [t for t, _ in v.points] == [t for t, _ in want]
     assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
 
@@ -505,11 +509,12 @@ def test_served_per_lookup_takes_the_most_probable_candidate_of_each_lookup() ->
 
 def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable() -> None:
     """Each query labelled against its right answer and a wrong near one (a lookup of two
-    candidates): the points are chosen on what the cache serves, and the cache then
-    serves at the target precision (here every served answer is right)."""
+    candidates), with points="lookups": the points are chosen on what the cache serves,
+    and the cache then serves at the target precision (here every served answer is right)."""
     pairs = _swaps_and_long_pairs(np.random.default_rng(5))
     emb = HashingEmbedder(dim=64)
-    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False, target_precision=0.95)
+    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False, points="lookups")
+    assert v.source.endswith("points per lookup)")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
     by_query: dict[str, list[Candidate]] = {}
@@ -522,18 +527,18 @@ def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable()
     assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.95
 
 
-def test_calibrate_with_few_queries_without_a_right_candidate_chooses_points_per_pair_and_warns() -> None:
+def test_calibrate_per_lookup_with_few_queries_without_a_right_candidate_falls_back_and_warns() -> None:
     """Little in such pairs tells how often a query's answer is not cached, where the
-    most probable candidate is wrong: with fewer than 10 such queries the points are
-    chosen per pair (every wrong candidate counted as if served), with a warning that
-    says what to label."""
+    most probable candidate is wrong: with fewer than 10 such queries, points="lookups"
+    chooses them per pair (every wrong candidate counted as if served), as the default
+    does, with a warning that says what to label."""
     pairs = [p for p in _swaps_and_long_pairs(np.random.default_rng(5)) if not p[0].startswith("how should")]
     emb = HashingEmbedder(dim=64)
     nine = [(f"how should I convert {a} to {b}", f"how do I convert {b} to {a}", 0) for a, b in
             [("pdf", "png"), ("png", "csv"), ("csv", "html"), ("html", "word"), ("word", "excel"),
              ("excel", "jpeg"), ("jpeg", "markdown"), ("markdown", "pdf"), ("pdf", "csv")]]
     with pytest.warns(UserWarning, match=r"9 labelled queries without a right candidate \(fewer than 10\)"):
-        v = calibrate([*pairs, *nine], embedder=emb, base=load_default_verifier(), refit=False)
+        v = calibrate([*pairs, *nine], embedder=emb, base=load_default_verifier(), refit=False, points="lookups")
     pairs = [*pairs, *nine]
     assert v.source.endswith("points per pair)")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
@@ -543,8 +548,12 @@ def test_calibrate_with_few_queries_without_a_right_candidate_chooses_points_per
     assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # ten queries without a right candidate: per lookup, no warning
-        mixed = calibrate([*pairs, ("how should I convert png to pdf", "how do I convert pdf to png", 0)], embedder=emb)
+        tenth = ("how should I convert png to pdf", "how do I convert pdf to png", 0)
+        mixed = calibrate([*pairs, tenth], embedder=emb, points="lookups")
     assert mixed.source.endswith("points per lookup)")
+    assert calibrate([*pairs, tenth], embedder=emb).source.endswith("points per pair)")  # the default
+    with pytest.raises(InvalidArgumentError, match="points must be 'pairs' or 'lookups', got str 'lookup'"):
+        calibrate(pairs, embedder=emb, points="lookup")
 
 
 def test_calibrate_rejects_bad_input() -> None:

@@ -917,17 +917,19 @@ def calibrate(
     target_precision: float = 0.95,
     base: CalibratedVerifier | None = None,
     refit: bool | None = None,
+    points: str = "pairs",
 ) -> CalibratedVerifier:
     """A verifier for your domain from labelled pairs (text, text, same answer?).
 
-    Give pairs as your cache saw them: (query, cached prompt, label) for each of a
-    lookup's nearest cached prompts, lookups whose answer was not cached included.
-    Pairs that share their query are read as one lookup's candidates, of which the
-    cache serves the most probable, so the operating points are chosen on what it
-    would serve (a query labelled against one prompt is a lookup of one candidate).
-    With fewer than 10 queries that have no right candidate, little tells how often
-    an answer is not cached: the points are then chosen per pair, cautiously, with a
-    warning.
+    ``points``: ``"pairs"`` (the default) chooses the operating points as if every
+    pair were served, every wrong candidate counted: cautious, and it holds however
+    many of your queries find their answer cached. ``"lookups"`` reads pairs that
+    share their query (a lookup's nearest cached prompts, nearest first) as one
+    lookup, of which the cache serves the most probable, and chooses the points on
+    what it would serve: more hits where your labelled lookups have your traffic's
+    share of queries whose answer is not cached, wrong hits where the traffic has
+    more of them (it needs 10 such queries, else per pair with a warning; see
+    ``benchmarks/calibrate_domain.py``).
     With few labels (``refit=None`` and fewer than 200 of either class) the
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
@@ -951,6 +953,8 @@ def calibrate(
             f"calibrate needs at least 10 pairs of each label, got {positives} positive and {negatives} negative"
         )
     target_precision = _check_unit(target_precision, "target_precision", open_interval=True)
+    if points not in ("pairs", "lookups"):
+        raise InvalidArgumentError(f"points must be 'pairs' or 'lookups', got {describe(points)}")
     emb = resolve_embedder(embedder)
     if base is None:
         base = load_default_verifier(target_precision)
@@ -976,33 +980,36 @@ def calibrate(
     # points on the probability decide() computes (the swap prior and the guard included)
     model = replace(base, weights=tuple(float(v) for v in wh[:-1]), head_scale=float(wh[-1]))
     scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
-    answered = np.zeros(int(lookups.max()) + 1, dtype=bool)
-    answered[lookups[y.astype(bool)]] = True
-    unanswered = int((~answered).sum())
-    if unanswered < _MIN_UNANSWERED:
-        # (Almost) every query comes with a right candidate: little tells how often a
-        # query's answer is not cached, where the most probable candidate is a wrong one.
-        # Points chosen on what the cache would serve would take nearly all of those (on
-        # the paraphrase set, 1 such query in 496: 60 % wrong hits where the answer was not
-        # cached), so they are chosen per pair, every wrong candidate counted as if served.
-        warnings.warn(
-            f"calibrate: {unanswered} labelled queries without a right candidate (fewer than {_MIN_UNANSWERED}), "
-            "so little tells how often a query's answer is not cached; operating points are chosen per pair "
-            "(cautious). Label lookups whose answer was not cached too (a query with only wrong candidates).",
-            UserWarning,
-            stacklevel=2,
-        )
-        per = "points per pair"
-        points = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
-    else:  # ... and on what the cache would serve: of a lookup's candidates, the most probable
-        per = "points per lookup"
-        points = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
-    lowest = _lowest_accepted(scores, cos, min((t for _, t in points), default=-math.inf))
+    per_lookup = points == "lookups"
+    if per_lookup:
+        answered = np.zeros(int(lookups.max()) + 1, dtype=bool)
+        answered[lookups[y.astype(bool)]] = True
+        unanswered = int((~answered).sum())
+        if unanswered < _MIN_UNANSWERED:
+            # (Almost) every query comes with a right candidate: little tells how often a
+            # query's answer is not cached, where the most probable candidate is a wrong
+            # one; points chosen on what the cache would serve would take nearly all of
+            # those (paraphrase set, 1 such query in 496: 60 % wrong hits where the answer
+            # was not cached), so they are chosen per pair.
+            warnings.warn(
+                f"calibrate: {unanswered} labelled queries without a right candidate (fewer than "
+                f"{_MIN_UNANSWERED}), so little tells how often a query's answer is not cached; operating "
+                "points are chosen per pair (cautious). Label lookups whose answer was not cached too.",
+                UserWarning,
+                stacklevel=2,
+            )
+            per_lookup = False
+    if per_lookup:  # on what the cache would serve: of a lookup's candidates, the most probable
+        chosen = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
+    else:  # every pair as if it were served (cautious: every wrong candidate counts)
+        chosen = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
+    per = "points per lookup" if per_lookup else "points per pair"
+    lowest = _lowest_accepted(scores, cos, min((t for _, t in chosen), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor
     return CalibratedVerifier(
         weights=tuple(float(v) for v in wh[:-1]),
-        points=tuple(points),
+        points=tuple(chosen),
         floor=floor,
         target_precision=target_precision,
         idf=base.idf,
@@ -1010,6 +1017,6 @@ def calibrate(
         source=f"calibrated on {len(pairs)} pairs ({'refitted' if do_refit else 'operating points only'}, {per})",
         head=base.head,
         head_scale=float(wh[-1]) if base.head is not None else 1.0,
-        cosine_floors=cosine_floors(scores, cos, points) if base.head is not None else (),
-        served_cosines=served_minima(scores, cos, points) if base.head is not None else (),
+        cosine_floors=cosine_floors(scores, cos, chosen) if base.head is not None else (),
+        served_cosines=served_minima(scores, cos, chosen) if base.head is not None else (),
     )
