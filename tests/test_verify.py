@@ -28,6 +28,7 @@ from semcache.verify import (
     load_default_verifier,
     lookup_ids,
     operating_points,
+    points_per_lookup,
     served_per_lookup,
 )
 
@@ -461,8 +462,10 @@ def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: b
     default) every pair counts; per lookup, each lookup's most probable candidate."""
     pairs = _swaps_and_long_pairs(np.random.default_rng(5))
     emb = HashingEmbedder(dim=64)
-    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=refit, points=points)
-    assert v.source.endswith(f"points per {points[:-1]})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (per lookup: too few queries without their answer at 0.95)
+        v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=refit, points=points)
+    assert f"points per {points[:-1]}" in v.source
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
     probs, labels = [], []
@@ -480,8 +483,10 @@ def test_calibrate_chooses_points_on_the_probability_the_cache_computes(refit: b
         order = np.random.default_rng(0).permutation(int(lookups.max()) + 1)
         pick = np.isin(lookups, order[len(order) // 2 :])
         scores, right, lookups = scores[pick], right[pick], lookups[pick]
-    chosen_on = served_per_lookup(scores, right, lookups) if points == "lookups" else (scores, right)
-    want = operating_points(*chosen_on, TARGET_GRID, min_hits=10)
+    if points == "lookups":
+        want = points_per_lookup(scores, right, lookups, TARGET_GRID)[0]
+    else:
+        want = operating_points(scores, right, TARGET_GRID, min_hits=10)
     assert [t for t, _ in v.points] == [t for t, _ in want]
     assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
 
@@ -509,11 +514,13 @@ def test_served_per_lookup_takes_the_most_probable_candidate_of_each_lookup() ->
 
 def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable() -> None:
     """Each query labelled against its right answer and a wrong near one (a lookup of two
-    candidates), with points="lookups": the points are chosen on what the cache serves,
-    and the cache then serves at the target precision (here every served answer is right)."""
+    candidates), and 17 queries against a wrong one only, with points="lookups" at 0.8
+    (17 such queries bound their share served at 0.8, not at 0.95): the cache then serves
+    at the target precision."""
     pairs = _swaps_and_long_pairs(np.random.default_rng(5))
     emb = HashingEmbedder(dim=64)
-    v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False, points="lookups")
+    base = load_default_verifier()
+    v = calibrate(pairs, embedder=emb, base=base, refit=False, points="lookups", target_precision=0.8)
     assert v.source.endswith("points per lookup)")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
@@ -524,34 +531,48 @@ def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable()
         labels[a, b] = label
     served = [(q, v.decide(q, cands)) for q, cands in by_query.items()]
     hits = [labels[q, by_query[q][d[0]].prompt] for q, d in served if d is not None]
-    assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.95
+    assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.8
 
 
-def test_calibrate_per_lookup_with_few_queries_without_a_right_candidate_falls_back_and_warns() -> None:
-    """Little in such pairs tells how often a query's answer is not cached, where the
-    most probable candidate is wrong: with fewer than 10 such queries, points="lookups"
-    chooses them per pair (every wrong candidate counted as if served), as the default
-    does, with a warning that says what to label."""
-    pairs = [p for p in _swaps_and_long_pairs(np.random.default_rng(5)) if not p[0].startswith("how should")]
+def test_points_per_lookup_bound_how_often_a_query_without_its_answer_is_served() -> None:
+    """Per lookup, each point is raised until at most 1 - target of the lookups without a
+    right candidate are served; with fewer than 3 / (1 - target) of them the point is
+    the per-pair one."""
+    rng = np.random.default_rng(0)
+    # 2 000 answered lookups (right 0.5, wrong 0.2) and 100 unanswered (wrong at 0.01..0.99):
+    # per lookup alone, 0.95 is reached at 0.5, serving half the unanswered ones
+    unanswered = np.linspace(0.01, 0.99, 100)
+    scores = np.concatenate([np.tile([0.5, 0.2], 2000), unanswered])
+    right = np.concatenate([np.tile([True, False], 2000), np.zeros(100, bool)])
+    ids = np.concatenate([np.repeat(np.arange(2000), 2), 2000 + np.arange(100)])
+    order = rng.permutation(len(scores))
+    points, fell = points_per_lookup(scores[order], right[order], ids[order], [0.9, 0.95, 0.99])
+    assert fell == [0.99]  # 100 unanswered < 300: per pair
+    assert dict(points)[0.99] >= dict(operating_points(scores, right, [0.99], min_hits=10))[0.99]
+    tau = dict(points)[0.95]  # raised until at most 5 of the 100 are served (and no further)
+    assert (unanswered >= tau).sum() == 5 and (unanswered >= tau - 0.005).sum() == 6
+    assert (unanswered >= dict(points)[0.9]).sum() == 10
+
+
+def test_calibrate_per_lookup_with_too_few_queries_without_a_right_candidate_warns() -> None:
+    """17 lookups without a right candidate bound their share served at 0.8 (3 / 0.2 = 15)
+    but not at 0.95 (60): there the point is chosen per pair, with a warning that says
+    what to label; the default needs none of this."""
+    pairs = _swaps_and_long_pairs(np.random.default_rng(5))  # (17 lookups without a right candidate)
     emb = HashingEmbedder(dim=64)
-    nine = [(f"how should I convert {a} to {b}", f"how do I convert {b} to {a}", 0) for a, b in
-            [("pdf", "png"), ("png", "csv"), ("csv", "html"), ("html", "word"), ("word", "excel"),
-             ("excel", "jpeg"), ("jpeg", "markdown"), ("markdown", "pdf"), ("pdf", "csv")]]
-    with pytest.warns(UserWarning, match=r"9 labelled queries without a right candidate \(fewer than 10\)"):
-        v = calibrate([*pairs, *nine], embedder=emb, base=load_default_verifier(), refit=False, points="lookups")
-    pairs = [*pairs, *nine]
-    assert v.source.endswith("points per pair)")
+    with pytest.warns(UserWarning, match=r"to bound how often such a query is served at target 0.95 \(it needs 60"):
+        v = calibrate(pairs, embedder=emb, base=load_default_verifier(), refit=False, points="lookups")
+    assert v.source.endswith("points per lookup, per pair at this target)")
     texts = list(dict.fromkeys(t for a, b, _ in pairs for t in (a, b)))
     vecs = dict(zip(texts, emb.embed(texts), strict=True))
     probs = np.array([v.probability(profile(a), profile(b), float(vecs[a] @ vecs[b])) for a, b, _ in pairs])
-    want = operating_points(probs, np.array([bool(lab) for *_, lab in pairs]), TARGET_GRID, min_hits=10)
-    assert [tau for _, tau in v.points] == pytest.approx([tau for _, tau in want], rel=1e-9, abs=1e-12)
+    per_pair = operating_points(probs, np.array([bool(lab) for *_, lab in pairs]), TARGET_GRID, min_hits=10)
+    assert v.threshold == pytest.approx(dict(per_pair)[0.95], rel=1e-9)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # ten queries without a right candidate: per lookup, no warning
-        tenth = ("how should I convert png to pdf", "how do I convert pdf to png", 0)
-        mixed = calibrate([*pairs, tenth], embedder=emb, points="lookups")
-    assert mixed.source.endswith("points per lookup)")
-    assert calibrate([*pairs, tenth], embedder=emb).source.endswith("points per pair)")  # the default
+        warnings.simplefilter("error")
+        lenient = calibrate(pairs, embedder=emb, target_precision=0.8, points="lookups")
+        assert calibrate(pairs, embedder=emb).source.endswith("points per pair)")  # the default
+    assert lenient.source.endswith("points per lookup)")
     with pytest.raises(InvalidArgumentError, match="points must be 'pairs' or 'lookups', got str 'lookup'"):
         calibrate(pairs, embedder=emb, points="lookup")
 

@@ -825,7 +825,48 @@ FLAG_PRIORS = {
 TARGET_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995)
 
 
-_MIN_UNANSWERED = 10  # labelled lookups without a right candidate that points per lookup need
+def _unanswered_needed(target: float) -> int:
+    """Lookups without a right candidate needed to bound their share served at
+    ``1 - target`` (3 / (1 - target), the rule of three: 60 at 0.95)."""
+    return math.ceil(3.0 / (1.0 - target) - 1e-9)
+
+
+def points_per_lookup(
+    scores: np.ndarray, correct: np.ndarray, lookups: np.ndarray, targets: Sequence[float], *, min_hits: int = 10
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """Operating points on what the cache serves (``served_per_lookup``), each raised so
+    that the lookups without a right candidate (a query whose answer is not cached) are
+    served at most ``1 - target`` of the time: the precision then holds, within that,
+    on traffic with more such queries than the labels had. A target with fewer than
+    ``3 / (1 - target)`` such lookups (too few to bound that share) takes its point per
+    pair instead. Returns the points and the targets that fell back."""
+    served, ok = served_per_lookup(scores, correct, lookups)
+    has_right = np.isin(np.unique(lookups), lookups[correct.astype(bool)])
+    unanswered = np.sort(served[~has_right])[::-1]  # their served scores, highest first
+    by_lookup = operating_points(served, ok, targets, min_hits=min_hits)
+    by_pair = operating_points(scores, correct, targets, min_hits=min_hits)
+    out: list[tuple[float, float]] = []
+    fell: list[float] = []
+    for (t, tau), (_, tau_pair) in zip(by_lookup, by_pair, strict=True):
+        n = len(unanswered)
+        if n < _unanswered_needed(t):
+            out.append((t, tau_pair))
+            fell.append(float(t))
+            continue
+        k = math.floor((1.0 - t) * n + 1e-9)  # how many of them may be served (0.1 * 100 is 9.99...)
+        bound = float(np.nextafter(unanswered[k], np.inf)) if k < n else 0.0
+        out.append((t, min(1.0, max(tau, bound))))
+    for i in range(1, len(out)):  # thresholds never fall as the target rises
+        if out[i][1] < out[i - 1][1]:
+            out[i] = (out[i][0], out[i - 1][1])
+    return out, fell
+
+
+def _per_target_fell(points: Sequence[tuple[float, float]], fell: Sequence[float], target: float) -> bool:
+    """Whether the point ``CalibratedVerifier`` reads for ``target`` (the lowest grid
+    target at or above it) is one that fell back to per pair."""
+    at = min((t for t, _ in points if t >= target), default=None)
+    return at is not None and at in fell
 
 
 def lookup_ids(queries: Sequence[str]) -> np.ndarray:
@@ -928,8 +969,10 @@ def calibrate(
     lookup, of which the cache serves the most probable, and chooses the points on
     what it would serve: more hits where your labelled lookups have your traffic's
     share of queries whose answer is not cached, wrong hits where the traffic has
-    more of them (it needs 10 such queries, else per pair with a warning; see
-    ``benchmarks/calibrate_domain.py``).
+    more of them. So each point is also raised until at most ``1 - target`` of the
+    lookups without a right candidate are served; a target with too few of them
+    (``3 / (1 - target)``: 60 at 0.95) takes its point per pair, with a warning for
+    yours (``points_per_lookup``, ``benchmarks/calibrate_domain.py``).
     With few labels (``refit=None`` and fewer than 200 of either class) the
     base model's weights are kept and only its operating points are chosen
     again on your pairs; with enough, the weights are refitted too (on one
@@ -980,30 +1023,22 @@ def calibrate(
     # points on the probability decide() computes (the swap prior and the guard included)
     model = replace(base, weights=tuple(float(v) for v in wh[:-1]), head_scale=float(wh[-1]))
     scores = np.array([model.probability(a, b, c, u, v) for (a, b, u, v), c in zip(views, cos.tolist(), strict=True)])
-    per_lookup = points == "lookups"
-    if per_lookup:
-        answered = np.zeros(int(lookups.max()) + 1, dtype=bool)
-        answered[lookups[y.astype(bool)]] = True
-        unanswered = int((~answered).sum())
-        if unanswered < _MIN_UNANSWERED:
-            # (Almost) every query comes with a right candidate: little tells how often a
-            # query's answer is not cached, where the most probable candidate is a wrong
-            # one; points chosen on what the cache would serve would take nearly all of
-            # those (paraphrase set, 1 such query in 496: 60 % wrong hits where the answer
-            # was not cached), so they are chosen per pair.
+    per = "points per pair"
+    if points == "lookups":  # on what the cache would serve, bounded where the answer is not cached
+        chosen, fell = points_per_lookup(scores[pick], y[pick], lookups[pick], TARGET_GRID, min_hits=10)
+        per = "points per lookup"
+        if _per_target_fell(chosen, fell, target_precision):
             warnings.warn(
-                f"calibrate: {unanswered} labelled queries without a right candidate (fewer than "
-                f"{_MIN_UNANSWERED}), so little tells how often a query's answer is not cached; operating "
-                "points are chosen per pair (cautious). Label lookups whose answer was not cached too.",
+                f"calibrate: too few labelled queries without a right candidate to bound how often such a "
+                f"query is served at target {target_precision} (it needs {_unanswered_needed(target_precision)} "
+                "among the lookups that choose the points); its point is chosen per pair (cautious). Label "
+                "lookups whose answer was not cached too.",
                 UserWarning,
                 stacklevel=2,
             )
-            per_lookup = False
-    if per_lookup:  # on what the cache would serve: of a lookup's candidates, the most probable
-        chosen = operating_points(*served_per_lookup(scores[pick], y[pick], lookups[pick]), TARGET_GRID, min_hits=10)
+            per = "points per lookup, per pair at this target"
     else:  # every pair as if it were served (cautious: every wrong candidate counts)
         chosen = operating_points(scores[pick], y[pick], TARGET_GRID, min_hits=10)
-    per = "points per lookup" if per_lookup else "points per pair"
     lowest = _lowest_accepted(scores, cos, min((t for _, t in chosen), default=-math.inf))
     floor = max(0.0, (0.5 if lowest is None else lowest) - FLOOR_MARGIN)
     floor = min(floor, base.floor) if not do_refit else floor
