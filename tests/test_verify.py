@@ -534,24 +534,46 @@ def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable()
     assert len(hits) >= 0.5 * len(served) and sum(hits) / len(hits) >= 0.8
 
 
-def test_points_per_lookup_bound_how_often_a_query_without_its_answer_is_served() -> None:
-    """Per lookup, each point is raised until at most 1 - target of the lookups without a
-    right candidate are served; with fewer than 3 / (1 - target) of them the point is
-    the per-pair one."""
-    rng = np.random.default_rng(0)
-    # 2 000 answered lookups (right 0.5, wrong 0.2) and 100 unanswered (wrong at 0.01..0.99):
-    # per lookup alone, 0.95 is reached at 0.5, serving half the unanswered ones
-    unanswered = np.linspace(0.01, 0.99, 100)
-    scores = np.concatenate([np.tile([0.5, 0.2], 2000), unanswered])
-    right = np.concatenate([np.tile([True, False], 2000), np.zeros(100, bool)])
-    ids = np.concatenate([np.repeat(np.arange(2000), 2), 2000 + np.arange(100)])
+def _lookups_with_unanswered(rng: np.random.Generator, unanswered: np.ndarray) -> tuple[np.ndarray, ...]:
+    """2 000 answered lookups (right at 0.3..1.0, wrong at 0.2) and one lookup per score in
+    ``unanswered`` (a wrong candidate only), shuffled: scores, right, lookup ids."""
+    good = rng.uniform(0.3, 1.0, 2000)
+    scores = np.concatenate([np.column_stack([good, np.full(2000, 0.2)]).ravel(), unanswered])
+    right = np.concatenate([np.tile([True, False], 2000), np.zeros(len(unanswered), bool)])
+    ids = np.concatenate([np.repeat(np.arange(2000), 2), 2000 + np.arange(len(unanswered))])
     order = rng.permutation(len(scores))
-    points, fell = points_per_lookup(scores[order], right[order], ids[order], [0.9, 0.95, 0.99])
+    return scores[order], right[order], ids[order]
+
+
+def test_points_per_lookup_bound_how_often_a_query_without_its_answer_is_served() -> None:
+    """Per lookup, each point is chosen among the lookups served above the point where at
+    most 1 - target of those without a right candidate are served (kept clear of it, in
+    log-odds), so the bound and the precision both hold; with fewer than 3 / (1 - target)
+    of them the point is the per-pair one."""
+    unanswered = np.linspace(0.01, 0.99, 100)
+    scores, right, ids = _lookups_with_unanswered(np.random.default_rng(0), unanswered)
+    targets = [0.9, 0.95, 0.99]
+    points, fell = points_per_lookup(scores, right, ids, targets)
     assert fell == [0.99]  # 100 unanswered < 300: per pair
-    assert dict(points)[0.99] >= dict(operating_points(scores, right, [0.99], min_hits=10))[0.99]
-    tau = dict(points)[0.95]  # raised until at most 5 of the 100 are served (and no further)
-    assert (unanswered >= tau).sum() == 5 and (unanswered >= tau - 0.005).sum() == 6
-    assert (unanswered >= dict(points)[0.9]).sum() == 10
+    assert dict(points)[0.99] == dict(operating_points(scores, right, targets, min_hits=10))[0.99]
+    served, ok = served_per_lookup(scores, right, ids)
+    for t, want_served in ((0.95, 5), (0.9, 10)):
+        tau = dict(points)[t]
+        assert (unanswered >= tau).sum() == want_served  # the bound, and no tighter
+        assert (unanswered >= tau - 0.005).sum() == want_served + 1
+        assert ok[served >= tau].mean() >= t  # the precision of what is served
+    # alone per lookup, 0.95 would be reached far lower, serving about half of them
+    alone = dict(operating_points(served, ok, [0.95], min_hits=10))[0.95]
+    assert (unanswered >= alone).sum() > 30
+    # the boundary: 59 such lookups cannot bound 5 %, 60 can
+    for n, falls in ((59, True), (60, False)):
+        s2, r2, i2 = _lookups_with_unanswered(np.random.default_rng(1), np.linspace(0.01, 0.99, n))
+        assert (0.95 in points_per_lookup(s2, r2, i2, [0.95])[1]) is falls
+    # what lies above the bound decides: all wrong there, no point reaches 0.95
+    s3 = np.concatenate([np.full(400, 0.45), np.linspace(0.5, 0.99, 60)])
+    r3 = np.concatenate([np.ones(400, bool), np.zeros(60, bool)])
+    (only,), _ = points_per_lookup(s3, r3, np.arange(460), [0.95])
+    assert only == (0.95, 1.0)
 
 
 def test_calibrate_per_lookup_with_too_few_queries_without_a_right_candidate_warns() -> None:
@@ -568,6 +590,9 @@ def test_calibrate_per_lookup_with_too_few_queries_without_a_right_candidate_war
     probs = np.array([v.probability(profile(a), profile(b), float(vecs[a] @ vecs[b])) for a, b, _ in pairs])
     per_pair = operating_points(probs, np.array([bool(lab) for *_, lab in pairs]), TARGET_GRID, min_hits=10)
     assert v.threshold == pytest.approx(dict(per_pair)[0.95], rel=1e-9)
+    for asked, read in ((0.93, "0.95 \\(it needs 60"), (0.999, "0.995 \\(it needs 600")):  # the point read
+        with pytest.warns(UserWarning, match=f"served at target {read}"):
+            calibrate(pairs, embedder=emb, target_precision=asked, points="lookups")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lenient = calibrate(pairs, embedder=emb, target_precision=0.8, points="lookups")

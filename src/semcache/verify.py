@@ -367,11 +367,7 @@ class CalibratedVerifier:
         the lowest target at or above it (the nearest point measured to reach it; the
         last entry above them all). Not interpolated: two points that each just reach
         their own target do not make a point between them reach its own."""
-        ordered = sorted(table)
-        for target, value in ordered:
-            if target >= self.target_precision - 1e-12:
-                return float(value)
-        return float(ordered[-1][1])
+        return float(dict(table)[target_read(table, self.target_precision)])
 
     @property
     def search_cosine(self) -> float:
@@ -834,39 +830,49 @@ def _unanswered_needed(target: float) -> int:
 def points_per_lookup(
     scores: np.ndarray, correct: np.ndarray, lookups: np.ndarray, targets: Sequence[float], *, min_hits: int = 10
 ) -> tuple[list[tuple[float, float]], list[float]]:
-    """Operating points on what the cache serves (``served_per_lookup``), each raised so
-    that the lookups without a right candidate (a query whose answer is not cached) are
-    served at most ``1 - target`` of the time: the precision then holds, within that,
-    on traffic with more such queries than the labels had. A target with fewer than
-    ``3 / (1 - target)`` such lookups (too few to bound that share) takes its point per
-    pair instead. Returns the points and the targets that fell back."""
+    """Operating points on what the cache serves (``served_per_lookup``), each chosen
+    among the lookups served above the point where at most ``1 - target`` of the
+    lookups without a right candidate (a query whose answer is not cached) would be
+    served: the target precision on the labelled lookups, and a bounded share of wrong
+    hits for queries without a cached answer, however many more of them the traffic
+    has. A target with fewer than ``3 / (1 - target)`` such lookups (too few to bound
+    that share) takes its point per pair instead. Returns the points and the targets
+    that fell back."""
     served, ok = served_per_lookup(scores, correct, lookups)
     has_right = np.isin(np.unique(lookups), lookups[correct.astype(bool)])
     unanswered = np.sort(served[~has_right])[::-1]  # their served scores, highest first
-    by_lookup = operating_points(served, ok, targets, min_hits=min_hits)
     by_pair = operating_points(scores, correct, targets, min_hits=min_hits)
     out: list[tuple[float, float]] = []
     fell: list[float] = []
-    for (t, tau), (_, tau_pair) in zip(by_lookup, by_pair, strict=True):
-        n = len(unanswered)
-        if n < _unanswered_needed(t):
-            out.append((t, tau_pair))
+    n = len(unanswered)
+    for t, tau_pair in by_pair:
+        k = math.floor((1.0 - t) * n + 1e-9)  # how many of them may be served (0.1 * 100 is 9.99...)
+        if n < _unanswered_needed(t) or not unanswered[k] < 1.0:
+            out.append((t, tau_pair))  # too few to bound (or a bound no threshold can keep)
             fell.append(float(t))
             continue
-        k = math.floor((1.0 - t) * n + 1e-9)  # how many of them may be served (0.1 * 100 is 9.99...)
-        bound = float(np.nextafter(unanswered[k], np.inf)) if k < n else 0.0
-        out.append((t, min(1.0, max(tau, bound))))
+        # the point chosen among the lookups served above the (k+1)-th of those without
+        # a right candidate (so the precision is that of what is served)...
+        keep = served > unanswered[k]
+        tau = operating_points(served[keep], ok[keep], [t], min_hits=min_hits)[0][1]
+        if tau < 1.0:  # ...and kept clear of it: halfway in log-odds to the lowest one served,
+            # as a close call is scored again by the reference (a hair off the fast path)
+            low = float(served[keep][served[keep] >= tau].min())
+            cut = min(max(float(unanswered[k]), 1e-12), 1 - 1e-12)
+            mid = float(_sigmoid((math.log(cut / (1 - cut)) + math.log(low / (1 - low))) / 2)) if low < 1.0 else low
+            tau = max(tau, mid)
+        out.append((t, tau))
     for i in range(1, len(out)):  # thresholds never fall as the target rises
         if out[i][1] < out[i - 1][1]:
             out[i] = (out[i][0], out[i - 1][1])
     return out, fell
 
 
-def _per_target_fell(points: Sequence[tuple[float, float]], fell: Sequence[float], target: float) -> bool:
-    """Whether the point ``CalibratedVerifier`` reads for ``target`` (the lowest grid
-    target at or above it) is one that fell back to per pair."""
-    at = min((t for t, _ in points if t >= target), default=None)
-    return at is not None and at in fell
+def target_read(table: Sequence[tuple[float, float]], target: float) -> float:
+    """The target of a (target precision, value) table that a verifier at ``target``
+    reads: the lowest at or above it, else the highest (``CalibratedVerifier._per_target``)."""
+    ordered = sorted(t for t, _ in table)
+    return next((t for t in ordered if t >= target - 1e-12), ordered[-1])
 
 
 def lookup_ids(queries: Sequence[str]) -> np.ndarray:
@@ -1027,10 +1033,11 @@ def calibrate(
     if points == "lookups":  # on what the cache would serve, bounded where the answer is not cached
         chosen, fell = points_per_lookup(scores[pick], y[pick], lookups[pick], TARGET_GRID, min_hits=10)
         per = "points per lookup"
-        if _per_target_fell(chosen, fell, target_precision):
+        at = target_read(chosen, target_precision)
+        if at in fell:
             warnings.warn(
                 f"calibrate: too few labelled queries without a right candidate to bound how often such a "
-                f"query is served at target {target_precision} (it needs {_unanswered_needed(target_precision)} "
+                f"query is served at target {at} (it needs {_unanswered_needed(at)} "
                 "among the lookups that choose the points); its point is chosen per pair (cautious). Label "
                 "lookups whose answer was not cached too.",
                 UserWarning,
