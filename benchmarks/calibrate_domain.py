@@ -42,7 +42,7 @@ from _data import EmbeddingStore, data_dir
 from lookup_latency import machine, machine_line, write_json
 
 from semcache import SemanticCache, calibrate
-from semcache._workloads import TEMPLATE, Groups, percent_table, read_arena, read_paraphrase, run_stream, summarize
+from semcache._workloads import TEMPLATE, Groups, arena_pairs, percent_table, read_paraphrase, run_stream, summarize
 from semcache.verify import operating_points
 
 HERE = Path(__file__).resolve().parent
@@ -86,14 +86,6 @@ def lookups(
     first = top[:, 0]
     right = np.array([g.same(q, cached[j]) for q, j in zip(queries, first, strict=True)])
     return out, sims[np.arange(len(queries)), first], right
-
-
-def arena_pairs(d: Path) -> tuple[list[str], list[str]]:
-    clusters: dict[str, list[str]] = {}
-    for cl, p in read_arena(d):
-        clusters.setdefault(cl, []).append(p)
-    two = [v[:2] for v in clusters.values() if len(v) >= 2]
-    return [a for a, _ in two], [b for _, b in two]
 
 
 def main() -> None:

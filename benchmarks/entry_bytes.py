@@ -4,7 +4,7 @@
 A default cache bounded by ``max_bytes`` is filled, one put at a time, with QQP
 questions, with arena-hard prompts, and with arena-hard prompts behind the long
 template of issue 3 (``semcache._workloads.TEMPLATE``); each entry gets a
-600-character response and a given unit vector of MiniLM's width (384: the model
+response of ~620 characters and a given unit vector of MiniLM's width (384: the model
 is not loaded, its memory is no entry's). One lookup in ten asks for a stored
 prompt reworded, at cosine 0.985, so the verifier reads the stored profiles as it
 would in use. tracemalloc then gives the bytes held: everything made during the
@@ -30,23 +30,14 @@ from pathlib import Path
 
 import numpy as np
 from _data import data_dir
-from lookup_latency import DIM, at_cosine, machine, machine_line, unit_rows, write_json
+from lookup_latency import DIM, NoEmbedder, at_cosine, machine, machine_line, unit_rows, write_json
 
 from semcache import SemanticCache
 from semcache._workloads import TEMPLATE, read_arena, read_qqp
 
 HERE = Path(__file__).resolve().parent
-RESPONSE = "Check the cable, restart the device, then update the settings and try again. " * 8  # 632 chars
+RESPONSE = "Check the cable, restart the device, then update the settings and try again. " * 8  # 616 chars
 BOUNDS = {"QQP questions": 16_000_000, "arena-hard": 1_000_000, "arena-hard behind the template": 4_000_000}
-
-
-class NoEmbedder:
-    """Every vector is given: a put or get that would embed is a bug in this benchmark."""
-
-    dim = DIM
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        raise AssertionError("entry_bytes gives every vector")
 
 
 def workloads(data: Path) -> dict[str, list[str]]:

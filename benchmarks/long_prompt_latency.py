@@ -24,22 +24,22 @@ from pathlib import Path
 import numpy as np
 from _data import data_dir
 from latency_pair import paired_lookups
-from lookup_latency import CONFIGS, DIM, at_cosine, machine, machine_line, percentile_us, unit_rows, write_json
+from lookup_latency import (
+    CONFIGS,
+    NoEmbedder,
+    at_cosine,
+    machine,
+    machine_line,
+    percentile_us,
+    unit_rows,
+    write_json,
+)
 
 from semcache import SemanticCache
-from semcache._workloads import TEMPLATE, read_arena
+from semcache._workloads import TEMPLATE, arena_pairs
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("threshold=0.97", "default (target_precision 0.95)")
-
-
-class NoEmbedder:
-    """Every vector is given: a lookup that would embed is a bug in this benchmark."""
-
-    dim = DIM
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        raise AssertionError("long_prompt_latency gives every vector")
 
 
 def near(prompt: str) -> str:
@@ -108,10 +108,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "long_prompt_latency.json")
     args = ap.parse_args()
-    by_cluster: dict[str, list[str]] = {}
-    for cluster, prompt in read_arena(data_dir(args.data)):
-        by_cluster.setdefault(cluster, []).append(prompt)
-    pairs = [(ps[0], ps[1]) for ps in by_cluster.values() if len(ps) >= 2]
+    pairs = list(zip(*arena_pairs(data_dir(args.data)), strict=True))  # (first, second) of each cluster
     m = machine()
     runs = [run(pairs, TEMPLATE * k, args.repeats, np.random.default_rng(k)) for k in args.repeat_template]
     data = {"machine": m, "configs": list(NAMES), "repeats": args.repeats, "runs": runs}

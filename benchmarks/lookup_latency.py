@@ -87,6 +87,15 @@ class RowEmbedder:
         return self.rows[[int(t[1:]) for t in texts]]
 
 
+class NoEmbedder:
+    """For benchmarks that give every vector: a put or get that would embed is a bug there."""
+
+    dim = DIM
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise AssertionError("this benchmark gives every vector")
+
+
 def fill(cache: Any, prompts: list[str], responses: list[str], chunk: int = 50_000) -> None:
     """Every (prompt, response) into ``cache``, ``chunk`` at a time (as a bulk load would)."""
     for lo in range(0, len(prompts), chunk):

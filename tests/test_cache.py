@@ -255,16 +255,17 @@ def test_profiles_remade_after_a_verifier_swap_are_counted(swap: str) -> None:
     for i in range(25):
         cache.put(_prompt(i, long), f"answer {i}", embedding=vecs[i])
     assert cache.stats().evictions == 0
-    before = {k: cache._lru.peek(k).size for k in cache._lru}  # type: ignore[union-attr]
+    before = {k: cache._lru._data[k].size for k in cache._lru}  # what the tier counted for each
     if then is not None:
         cache.verifier = then
     for i in range(25):
         cache.get(_prompt(i, long) + " today", embedding=close[i])
     entries: dict[str, Any] = {k: cache._lru.peek(k) for k in cache._lru}
-    grown = [e for k, e in entries.items() if e.size > before[k]]
+    counted = {k: cache._lru._data[k].size for k in entries}
+    grown = [e for k, e in entries.items() if counted[k] > before[k]]
     assert grown and all(e.profile.has_joined if long else e.profile.has_shingles for e in grown)
-    assert all(e.counted == e.profile.nbytes for e in entries.values())  # nothing grew unseen
-    assert cache.stats().bytes == cache._lru.currbytes == sum(e.size for e in entries.values()) <= bound
+    assert all(counted[k] == e.size + e.profile.nbytes for k, e in entries.items())  # nothing grew unseen
+    assert cache.stats().bytes == cache._lru.currbytes == sum(counted.values()) <= bound
     assert cache.stats().evictions > 0
 
 

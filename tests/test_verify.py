@@ -11,6 +11,8 @@ import pytest
 from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
 from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, InvalidPromptError
 from semcache._features import (
+    _JOINED_OVERHEAD,
+    _PROFILE_OVERHEAD,
     FEATURE_NAMES,
     features,
     logistic,
@@ -191,11 +193,11 @@ def test_only_a_long_profile_keeps_its_joined_words_and_counts_them() -> None:
     template = "You are a helpful assistant. Follow the style guide closely. " * 40
     short, long = profile("Write a haiku about autumn leaves."), profile(template + "Write a haiku.")
     lean = long.nbytes
-    assert lean == long.data.nbytes + profile("x").nbytes - profile("x").data.nbytes
+    assert lean == long.data.nbytes + _PROFILE_OVERHEAD
     assert long_mismatch(long, short, 160) and long_mismatch(short, long, 160)
     assert short._joined is None and long._joined is not None
-    assert short.nbytes == short.data.nbytes + profile("x").nbytes - profile("x").data.nbytes
-    assert long.nbytes > lean + long.joined.nbytes
+    assert short.nbytes == short.data.nbytes + _PROFILE_OVERHEAD
+    assert long.nbytes == lean + long.joined.nbytes + _JOINED_OVERHEAD
 
 
 def test_logistic_checks_the_long_prompt_guard_only_where_it_can_matter() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _payload
 from ._config import DEFAULT_TARGET_PRECISION, CacheConfig, check_ttl
-from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, check_utf8, describe
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, check_text, describe
 from ._features import TextProfile, profile, usable_profile
 from .embedders import Embedder, check_embeddings, resolve_embedder
 from .normalize import check_prompt, exact_key, normalize
@@ -54,13 +54,7 @@ class _Reads(NamedTuple):
     vectors: bool  # it reads embeddings (Candidate.vector, query_vector=)
     profiles: bool  # it reads lexical profiles (every verifier but the cosine gate)
     shingles: bool  # and their character 3-grams
-    long_words: int | None  # a profile with more words keeps its joined words (None: never)
-    # a stored profile may lack what this verifier reads: its 3-grams, or the joined words
-    # of a prompt stored under a verifier with a higher word limit (see ``_reads_of``)
-    remake: bool
-    # a verifier that reads profiles but names no word limit (a wrapper, say) may make a
-    # profile's joined words itself: its candidates are counted again after each decision
-    recount: bool
+    long_words: int | None  # a profile stored with more words gets its joined words at put
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +90,7 @@ class CacheStats:
 
 
 class _Entry:
-    __slots__ = ("counted", "key", "kind", "metadata", "namespace", "payload", "profile", "prompt", "size", "slot")
+    __slots__ = ("key", "kind", "metadata", "namespace", "payload", "profile", "prompt", "size", "slot")
 
     def __init__(
         self,
@@ -117,9 +111,8 @@ class _Entry:
         self.metadata = metadata
         self.slot = slot
         self.profile: TextProfile | None = None  # lexical profile for the verifier, made when first needed
-        self.counted = 0  # the profile's bytes in ``size``
-        # what max_bytes counts: the objects the entry holds (str sizes, not lengths), its
-        # embedding row, bookkeeping, and its profile's bytes once it has one (``keep``)
+        # the fixed part of what max_bytes counts: the objects the entry holds (str sizes,
+        # not lengths), its embedding row and bookkeeping (``nbytes`` adds the profile's)
         self.size = (
             sys.getsizeof(prompt)
             + sys.getsizeof(payload)
@@ -128,20 +121,9 @@ class _Entry:
             + _ENTRY_OVERHEAD
         )
 
-    def keep(self, profile: TextProfile, long_words: int | None) -> bool:
-        """Hold ``profile`` (new, or the one held, perhaps grown since) and count its
-        bytes; whether the entry's size changed. A profile of more than ``long_words``
-        words gets its joined words now (the long-prompt guard reads them on every
-        lookup), so they are counted here rather than grow the entry unseen later."""
-        if long_words is not None and profile.n_words > long_words:
-            profile.joined  # noqa: B018 (made and kept on the profile)
-        self.profile = profile
-        nbytes = profile.nbytes
-        if nbytes == self.counted:
-            return False
-        self.size += nbytes - self.counted
-        self.counted = nbytes
-        return True
+    def nbytes(self) -> int:
+        """What max_bytes counts for the entry now: its fixed part and its profile's bytes."""
+        return self.size if self.profile is None else self.size + self.profile.nbytes
 
 
 @dataclass(slots=True)
@@ -171,9 +153,7 @@ def _search_range(verifier: Verifier) -> tuple[float, float]:
 
 
 def _check_namespace(namespace: object) -> str:
-    if not isinstance(namespace, str):
-        raise ArgumentTypeError(f"namespace must be a str, got {describe(namespace)}")
-    return check_utf8(namespace, "namespace", InvalidArgumentError)
+    return check_text(namespace, "namespace", InvalidArgumentError)
 
 
 class SemanticCache:
@@ -254,7 +234,7 @@ class SemanticCache:
         self.verifier: Verifier = self._choose_verifier(verifier)
         check_head_embedder(self.verifier, self._embedder)
         _search_range(self.verifier)  # a bad search_cosine is reported here, not at a put
-        lru_kwargs: dict[str, Any] = {"getsizeof": lambda e: e.size, "on_evict": self._on_evict}
+        lru_kwargs: dict[str, Any] = {"getsizeof": _Entry.nbytes, "on_evict": self._on_evict}
         if timer is not None:
             lru_kwargs["timer"] = timer
         self._lru: LRUTier[str, _Entry] = LRUTier(max_entries, max_bytes, **lru_kwargs)
@@ -265,7 +245,6 @@ class SemanticCache:
         self._project_signs: Any = None
         self._check_signs: Any = None
         self._reads: _Reads | None = None  # what ``verifier`` reads, made once per verifier object
-        self._readied_above = -math.inf  # highest word limit of any verifier that made profiles here
         self._indexes: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._counts = dict.fromkeys(
@@ -437,7 +416,6 @@ class SemanticCache:
                 self._indexes.clear()
                 if self._pool is not None:
                     self._pool.clear()
-                self._readied_above, self._reads = -math.inf, None  # no profile is left to ready
                 return
             index = self._indexes.pop(_check_namespace(namespace), None)
             if index is None:
@@ -568,23 +546,13 @@ class SemanticCache:
         is a property that costs about a microsecond); a swapped verifier is noticed."""
         reads = self._reads
         if reads is None or reads.verifier is not verifier:
-            profiles = not isinstance(verifier, CosineVerifier)
-            shingles = bool(getattr(verifier, "reads_shingles", True))
-            limit = _long_words(verifier)
-            # profiles stored under a verifier with a higher word limit (or none) lack the
-            # joined words this one's guard will read: such a verifier has them made on lookup
-            recheck = profiles and limit is not None and limit < self._readied_above
-            if profiles:
-                self._readied_above = max(self._readied_above, math.inf if limit is None else limit)
             reads = self._reads = _Reads(
                 verifier,
                 float(verifier.min_cosine),
                 bool(getattr(verifier, "reads_embeddings", False)),
-                profiles,
-                shingles,
-                limit,
-                shingles or recheck,
-                profiles and limit is None,
+                not isinstance(verifier, CosineVerifier),
+                bool(getattr(verifier, "reads_shingles", True)),
+                _long_words(verifier),
             )
         return reads
 
@@ -651,7 +619,8 @@ class SemanticCache:
         found = index.search(vec, fp, self._pool.matrix, self.config.candidates)
         entries: list[_Entry] = []
         cands: list[Candidate] = []
-        grown: list[str] | None = None  # keys of entries whose profile was remade here
+        remade = False  # a candidate's profile made or remade here
+        joined_made = TextProfile.joined_made  # (a profile that makes its joined words grows)
         verifier = self.verifier
         reads = self._reads
         if reads is None or reads.verifier is not verifier:
@@ -664,15 +633,11 @@ class SemanticCache:
                     break  # best first: nothing further down can be served
                 entry = self._lru.get(key)  # an expired entry leaves the index here
                 if isinstance(entry, _Entry):
-                    if (
-                        reads.profiles
-                        and (entry.profile is None or reads.remake)
-                        and entry.keep(usable_profile(entry.profile, entry.prompt, reads.shingles), reads.long_words)
-                    ):
-                        # none made yet, or lacking what this verifier reads (after a swap of
-                        # verifier): the entry grew, and is counted after the decision
-                        grown = grown if grown is not None else []
-                        grown.append(entry.key)
+                    if reads.profiles and (entry.profile is None or reads.shingles):
+                        # none made yet, or perhaps made without the 3-grams this verifier reads
+                        made = usable_profile(entry.profile, entry.prompt, reads.shingles)
+                        remade = remade or made is not entry.profile
+                        entry.profile = made
                     entries.append(entry)
                     row = None if pool is None else pool.get(entry.slot)
                     cands.append(Candidate(entry.prompt, score, entry.profile, row))
@@ -683,11 +648,12 @@ class SemanticCache:
             else:
                 decision = verifier.decide(q.prompt, cands)
         finally:
-            if reads.recount:  # (an entry counted in the loop above stays in ``grown``)
-                recounted = [e.key for e in entries if e.profile is not None and e.keep(e.profile, None)]
-                grown = recounted if grown is None else grown + recounted
-            for key in grown or ():  # (evicting only now: no row is freed under the verifier)
-                self._lru.resize(key)
+            if remade or TextProfile.joined_made != joined_made:
+                # a candidate's profile grew (made here, or its joined words made by the
+                # verifier's long-prompt guard): count the candidates again, evicting only
+                # now, so no row is freed under the verifier
+                for e in entries:
+                    self._lru.resize(e.key)
         if decision is None:
             self._counts["misses"] += 1
             return None
@@ -714,7 +680,9 @@ class SemanticCache:
         entry = _Entry(q.key, q.namespace, q.prompt, kind, payload, meta, slot, vec.shape[1])
         reads = self._reads_of(self.verifier)
         if reads.profiles:  # made here, off the lookup path; 3-grams only when read
-            entry.keep(profile(q.prompt, shingles=reads.shingles), reads.long_words)
+            made = entry.profile = profile(q.prompt, shingles=reads.shingles)
+            if reads.long_words is not None and made.n_words > reads.long_words:
+                made.joined  # noqa: B018 (made now and counted: the long-prompt guard reads them)
         self._index_for(q.namespace).add(q.key, slot, fp)
         if counted:
             self._counts["puts"] += 1

@@ -35,6 +35,7 @@ __all__ = [
     "InvalidResponseError",
     "MissingDependencyError",
     "SemcacheError",
+    "check_text",
     "check_utf8",
     "describe",
     "encodes_utf8",
@@ -105,6 +106,14 @@ def encodes_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_text(value: object, name: str, error: type[SemcacheError]) -> str:
+    """``value`` if it is a str that encodes as UTF-8, else ``ArgumentTypeError`` (not a
+    str) or ``error`` naming the lone surrogate (``check_utf8``)."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, got {describe(value)}")
+    return check_utf8(value, name, error)
 
 
 def check_utf8(text: str, name: str, error: type[SemcacheError]) -> str:

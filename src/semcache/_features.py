@@ -483,6 +483,9 @@ class TextProfile:
     """
 
     __slots__ = ("_data", "_joined", "_n_words", "text")
+    # how many profiles have made their joined words, in this process: a cache compares it
+    # around a decision to know whether a candidate's profile grew (``nbytes``)
+    joined_made = 0
 
     def __init__(self, text: str, data: np.ndarray) -> None:
         if not (
@@ -538,15 +541,19 @@ class TextProfile:
 
     @property
     def joined(self) -> np.ndarray:
-        """The words joined by single spaces, as uint32 code points."""
+        """The words joined by single spaces, as uint32 code points, kept once made
+        (``joined_made`` counts that: the profile's ``nbytes`` grew)."""
         if self._joined is None:
             self._joined = joined_words(self.text)
+            TextProfile.joined_made += 1
         return self._joined
 
     @property
     def tokens(self) -> tuple[str, ...]:
-        """The words in order (lower-cased, apostrophes removed)."""
-        s = self.joined.tobytes().decode("utf-32-le", "surrogatepass")
+        """The words in order (lower-cased, apostrophes removed; the profile does not keep them)."""
+        s = (self._joined if self._joined is not None else joined_words(self.text)).tobytes().decode(
+            "utf-32-le", "surrogatepass"
+        )
         return tuple(s.split(" ")) if s else ()
 
     def reference(self) -> ReferenceProfile:
@@ -914,7 +921,7 @@ def long_mismatch(a: TextProfile, b: TextProfile, long_words: int) -> bool:
 def _guard_words(p: TextProfile, long_words: int) -> np.ndarray:
     """``p.joined``, kept on the profile only when ``p`` is long: a short cached entry
     compared with a long query does not grow (its joined words are cheap to make again)."""
-    if p.n_words > long_words or p._joined is not None:
+    if p.n_words > long_words or p.has_joined:
         return p.joined
     return joined_words(p.text)
 

@@ -31,6 +31,7 @@ __all__ = [
     "VectorStore",
     "Workloads",
     "all_texts",
+    "arena_pairs",
     "check_data_dir",
     "choose_thresholds",
     "default_systems",
@@ -395,7 +396,7 @@ def load(d: Path, *, quick: bool = False) -> Prepared:
     if not choose or not report:
         raise ValueError(f"{d / 'qqp' / 'dev.tsv'}: too few pairs to split into 'choose' and 'report' halves")
     nan = float("nan")
-    return Prepared(groups, choose, report, _paraphrase(d, quick), _arena_pairs(d), nan, nan)
+    return Prepared(groups, choose, report, _paraphrase(d, quick), arena_pairs(d), nan, nan)
 
 
 def choose_thresholds(prep: Prepared, store: VectorStore) -> Prepared:
@@ -440,7 +441,7 @@ def _paraphrase(d: Path, quick: bool) -> list[tuple[str, str]]:
     return para
 
 
-def _arena_pairs(d: Path) -> tuple[list[str], list[str]]:
+def arena_pairs(d: Path) -> tuple[list[str], list[str]]:
     """The first two prompts of every arena-hard cluster that has two."""
     clusters: dict[str, list[str]] = {}
     for cl, p in read_arena(d):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from ._errors import ArgumentTypeError, InvalidPromptError, check_utf8, describe, encodes_utf8
+from ._errors import InvalidPromptError, check_text, encodes_utf8
 
 __all__ = ["check_prompt", "encodes_utf8", "exact_key", "normalize"]
 
@@ -19,11 +19,10 @@ _TRAILING = "?.! \t\r\n\f\v"
 
 def check_prompt(prompt: object, name: str = "prompt") -> str:
     """Return ``prompt`` if it is a non-blank str that encodes as UTF-8, else raise a clear error."""
-    if not isinstance(prompt, str):
-        raise ArgumentTypeError(f"{name} must be a str, got {describe(prompt)}")
-    if not prompt.strip():
-        raise InvalidPromptError(f"{name} must be a non-empty, non-blank str, got {prompt!r}")
-    return check_utf8(prompt, name, InvalidPromptError)
+    text = check_text(prompt, name, InvalidPromptError)
+    if not text.strip():
+        raise InvalidPromptError(f"{name} must be a non-empty, non-blank str, got {text!r}")
+    return text
 
 
 def normalize(text: str) -> str:

@@ -41,7 +41,7 @@ from ._errors import (
     InvalidArgumentError,
     InvalidConfigError,
     InvalidPromptError,
-    check_utf8,
+    check_text,
     describe,
 )
 from ._features import (
@@ -136,18 +136,6 @@ class _ReadOnlyDict(dict[str, float]):
 
     def __reduce__(self) -> tuple[type[_ReadOnlyDict], tuple[dict[str, float]]]:
         return (_ReadOnlyDict, (dict(self),))  # (pickle would rebuild a dict subclass item by item)
-
-    def __copy__(self) -> _ReadOnlyDict:
-        return self
-
-
-def _check_query(query: object) -> None:
-    """Raise unless ``query`` is a str that encodes as UTF-8: every path of ``decide``
-    then treats it alike (the kernels read a lone surrogate as bytes, the profile and
-    the reference could not encode it)."""
-    if not isinstance(query, str):
-        raise ArgumentTypeError(f"query must be a str, got {describe(query)}")
-    check_utf8(query, "query", InvalidPromptError)
 
 
 def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
@@ -506,7 +494,9 @@ class CalibratedVerifier:
         (``ArgumentTypeError``, ``InvalidPromptError`` naming a lone surrogate)."""
         tau, floor, model, idf, shingles, one, low, long_words = self.__dict__.get("_hot") or self._hot_state()
         if type(query) is not str or not query.isascii():
-            _check_query(query)
+            # every path then treats it alike (the kernels read a lone surrogate as bytes,
+            # the profile and the reference could not encode it)
+            check_text(query, "query", InvalidPromptError)
         if len(candidates) == 1:  # the common case (no comprehension)
             if not candidates[0].cosine >= floor:
                 return None
@@ -795,10 +785,18 @@ def operating_points(
             last -= 1  # wrong ones past the last right one add no correct hits
         tau = float(s[last])
         if last + 1 < len(s) and 0.0 < s[last + 1] < tau < 1.0:
-            # halfway (in log-odds) to the first rejected score, not on the edge
-            lo, hi = math.log(s[last + 1] / (1 - s[last + 1])), math.log(tau / (1 - tau))
-            tau = float(_sigmoid((lo + hi) / 2))
+            tau = _halfway(float(s[last + 1]), tau)  # to the first rejected score, not on the edge
         points.append((float(t), tau))
+    return _non_decreasing(points)
+
+
+def _halfway(lo: float, hi: float) -> float:
+    """The probability halfway in log-odds between ``lo`` and ``hi`` (both in (0, 1))."""
+    return float(_sigmoid((math.log(lo / (1 - lo)) + math.log(hi / (1 - hi))) / 2))
+
+
+def _non_decreasing(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``points`` (by rising target) with every threshold at least the one before it."""
     for i in range(1, len(points)):
         if points[i][1] < points[i - 1][1]:
             points[i] = (points[i][0], points[i - 1][1])
@@ -857,15 +855,10 @@ def points_per_lookup(
         tau = operating_points(served[keep], ok[keep], [t], min_hits=min_hits)[0][1]
         if tau < 1.0:  # ...and kept clear of it: halfway in log-odds to the lowest one served,
             # as a close call is scored again by the reference (a hair off the fast path)
-            low = float(served[keep][served[keep] >= tau].min())
-            cut = min(max(float(unanswered[k]), 1e-12), 1 - 1e-12)
-            mid = float(_sigmoid((math.log(cut / (1 - cut)) + math.log(low / (1 - low))) / 2)) if low < 1.0 else low
-            tau = max(tau, mid)
+            low = float(served[keep][served[keep] >= tau].min())  # (< 1.0, as tau is)
+            tau = max(tau, _halfway(max(float(unanswered[k]), 1e-12), low))
         out.append((t, tau))
-    for i in range(1, len(out)):  # thresholds never fall as the target rises
-        if out[i][1] < out[i - 1][1]:
-            out[i] = (out[i][0], out[i - 1][1])
-    return out, fell
+    return _non_decreasing(out), fell
 
 
 def target_read(table: Sequence[tuple[float, float]], target: float) -> float:
