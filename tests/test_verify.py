@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from semcache import CalibratedVerifier, Candidate, HashingEmbedder, SemanticCache, calibrate
 from semcache._errors import ArgumentTypeError, InvalidArgumentError, InvalidConfigError, InvalidPromptError
@@ -267,6 +269,43 @@ def test_operating_points_reach_their_precision() -> None:
         assert correct[accepted].mean() >= target - 0.01
     taus = [t for _, t in operating_points(scores, correct, [0.8, 0.9, 0.95])]
     assert taus == sorted(taus)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=60),
+    st.sampled_from([0.5, 0.7, 0.8, 0.9, 0.95]),
+)
+def test_operating_points_count_every_tied_score_they_accept(rows: list[tuple[int, bool]], target: float) -> None:
+    """A threshold serves every score equal to it: the precision of all it accepts
+    reaches the target (scores drawn from a few values, so runs of ties are common)."""
+    scores = np.array([v / 6 for v, _ in rows])
+    right = np.array([r for _, r in rows])
+    ((_, tau),) = operating_points(scores, right, [target], min_hits=1)
+    accepted = scores >= tau
+    if tau < 1.0:  # (1.0: out of reach, and a calibrated verifier then serves nothing)
+        assert accepted.any() and right[accepted].mean() >= target
+
+
+def test_operating_points_do_not_cut_a_run_of_ties() -> None:
+    """Nine right at 0.9, then 0.5 held by one right and nine wrong: a cut after the
+    first 0.5 reads 10/10, but 0.5 serves all ten of them (precision 10/19)."""
+    scores = np.array([0.9] * 9 + [0.5] * 10)
+    right = np.array([True] * 10 + [False] * 9)
+    assert operating_points(scores, right, [0.95], min_hits=1)[0][1] > 0.5
+
+
+def test_a_point_out_of_reach_serves_nothing_even_at_probability_one() -> None:
+    """operating_points gives 1.0 for a target no threshold reaches; a logit above ~37
+    rounds to probability 1.0, which must not pass that threshold."""
+    shipped = load_default_verifier()
+    w = np.array(shipped.weights)
+    w[F["bias"]] = 100.0  # every pair scores 1.0
+    v = CalibratedVerifier(weights=tuple(w), points=((0.95, 1.0),), floor=0.0)
+    text = "How do I reset my router password?"
+    assert v.probability(profile(text), profile(text), 1.0) == 1.0
+    assert v.decide(text, [Candidate(text, 1.0, profile(text))]) is None
+    assert replace(v, points=((0.95, 0.999),)).decide(text, [Candidate(text, 1.0, profile(text))]) == (0, 1.0)
 
 
 def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:

@@ -451,7 +451,9 @@ class CalibratedVerifier:
     def _hot_state(self) -> _Hot:
         """What ``decide`` reads on every call, made once per target."""
         model, idf = self._fast_state()
-        tau = self.threshold
+        # a threshold of 1.0 marks a target out of reach: nothing is served, not even
+        # a probability that rounds to 1.0 (a logit above ~37)
+        tau = self.threshold if self.threshold < 1.0 else math.inf
         one = None
         if self.head is None:
             shared = self._model_state()
@@ -767,25 +769,32 @@ def operating_points(
     (score >= threshold, at least ``min_hits`` of them) reaches that precision,
     moved up past trailing wrong ones (they would add no correct hit).
 
-    Thresholds never fall as the target rises (1.0 where a target is out of reach).
+    A threshold accepts every score equal to it, so the precision is read only where
+    a run of equal scores ends: a cut inside the run would count fewer of them than
+    are served. Thresholds never fall as the target rises (1.0 where a target is out
+    of reach).
     """
     order = np.argsort(-scores, kind="stable")
     s = scores[order]
     c = correct[order].astype(np.float64)
     k = np.arange(1, len(c) + 1)
     prec = np.cumsum(c) / k
+    run_end = np.append(s[1:] != s[:-1], True)  # the last of each run of equal scores
     points = []
     for t in targets:
-        ok = np.nonzero((prec >= t) & (k >= min_hits))[0]
+        ok = np.nonzero((prec >= t) & (k >= min_hits) & run_end)[0]
         if not len(ok):
             points.append((float(t), 1.0))
             continue
         last = int(ok[-1])
         while last > 0 and not c[last]:
             last -= 1  # wrong ones past the last right one add no correct hits
+        while not run_end[last]:
+            last += 1  # (a run is served whole: its end, as precise as the cut it ends before)
         tau = float(s[last])
         if last + 1 < len(s) and 0.0 < s[last + 1] < tau < 1.0:
-            tau = _halfway(float(s[last + 1]), tau)  # to the first rejected score, not on the edge
+            mid = _halfway(float(s[last + 1]), tau)  # to the first rejected score, not on the edge
+            tau = mid if s[last + 1] < mid <= tau else tau  # (adjacent floats have none between)
         points.append((float(t), tau))
     return _non_decreasing(points)
 
