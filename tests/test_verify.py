@@ -28,11 +28,13 @@ from semcache.verify import (
     SWAP_PRIOR,
     TARGET_GRID,
     CosineVerifier,
+    cosine_floors,
     fit_logistic,
     load_default_verifier,
     lookup_ids,
     operating_points,
     points_per_lookup,
+    served_minima,
     served_per_lookup,
 )
 
@@ -306,6 +308,9 @@ def test_a_point_out_of_reach_serves_nothing_even_at_probability_one() -> None:
     assert v.probability(profile(text), profile(text), 1.0) == 1.0
     assert v.decide(text, [Candidate(text, 1.0, profile(text))]) is None
     assert replace(v, points=((0.95, 0.999),)).decide(text, [Candidate(text, 1.0, profile(text))]) == (0, 1.0)
+    # and where it serves, as the floors and the search plan read it: nowhere
+    assert served_minima(np.array([1.0, 1.0, 0.9]), np.array([0.93, 0.99, 0.95]), [(0.995, 1.0)]) == ((0.995, 1.0),)
+    assert cosine_floors(np.array([1.0, 1.0, 0.9]), np.array([0.93, 0.99, 0.95]), [(0.995, 1.0)]) == ((0.995, 1.0),)
 
 
 def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:

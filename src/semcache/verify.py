@@ -894,7 +894,10 @@ def served_per_lookup(scores: np.ndarray, correct: np.ndarray, lookups: np.ndarr
 
 
 def _lowest_accepted(scores: np.ndarray, cosines: np.ndarray, tau: float) -> float | None:
-    """The lowest cosine among the pairs whose score reaches ``tau`` (None: none does)."""
+    """The lowest cosine among the pairs whose score reaches ``tau`` (None: none does, or
+    ``tau`` is 1.0, a target out of reach, where a calibrated verifier serves nothing)."""
+    if tau >= 1.0:
+        return None
     accepted = cosines[scores >= tau]
     return float(accepted.min()) if accepted.size else None
 
