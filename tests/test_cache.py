@@ -539,3 +539,40 @@ def test_normalize_matches_its_reference(text: str) -> None:
     from semcache.normalize import normalize
 
     assert normalize(text) == _normalize_reference(text)
+
+
+def test_a_target_precision_the_verifier_cannot_take_is_refused(embedder: HashingEmbedder) -> None:
+    """Without with_target the target would be ignored, with no word."""
+    with pytest.raises(InvalidConfigError, match=r"target_precision needs a verifier with with_target"):
+        SemanticCache(embedder, verifier=semcache.CosineVerifier(0.5), target_precision=0.99)
+    with pytest.raises(ArgumentTypeError, match=r"verifier must be an object with"):
+        SemanticCache(embedder, verifier=semcache.CalibratedVerifier)  # type: ignore[arg-type]
+    assert SemanticCache(embedder, target_precision=0.99).verifier.target_precision == 0.99  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("decision", [(-1, 0.9), (2, 0.9), (0, 7.5), (0, float("nan")), (0,), "yes", (True, 0.9)])
+def test_a_verifier_decision_that_names_no_candidate_is_refused(
+    embedder: HashingEmbedder, decision: object
+) -> None:
+    """(-1, 0.9) served the last candidate, a confidence of 7.5 went into the Hit as is."""
+
+    class Odd(semcache.CosineVerifier):
+        def decide(self, query: str, candidates: Any, query_vector: Any = None) -> Any:
+            return decision if candidates else None
+
+    cache = SemanticCache(embedder, verifier=Odd(0.0), candidates=2)
+    cache.put("what is the capital of France", "Paris")
+    cache.put("what is the capital of Spain", "Madrid")
+    with pytest.raises(InvalidArgumentError, match=r"verifier.decide must return None or \(index of one of the "):
+        cache.get("what is the capital of Italy")
+
+
+def test_a_verifier_decision_may_use_numpy_numbers(embedder: HashingEmbedder) -> None:
+    class Numpy(semcache.CosineVerifier):
+        def decide(self, query: str, candidates: Any, query_vector: Any = None) -> Any:
+            return (np.int64(0), np.float32(0.75)) if candidates else None
+
+    cache = SemanticCache(embedder, verifier=Numpy(0.0))
+    cache.put("what is the capital of France", "Paris")
+    hit = cache.get("what is the capital of Italy")
+    assert hit is not None and hit.response == "Paris" and hit.confidence == 0.75 and type(hit.confidence) is float

@@ -315,7 +315,8 @@ def test_a_point_out_of_reach_serves_nothing_even_at_probability_one() -> None:
 
 def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:
     """Two points that each just reach their own target do not make a point between
-    them reach its own: 0.93 is served at the 0.95 point, never an interpolated one."""
+    them reach its own: 0.93 is served at the 0.95 point, never an interpolated one;
+    a target above every point serves nothing (it was never measured)."""
     v = CalibratedVerifier(
         weights=load_default_verifier().weights,
         points=((0.95, 0.8), (0.9, 0.5), (0.99, 0.9)),  # (order does not matter)
@@ -323,7 +324,8 @@ def test_a_target_between_calibrated_points_takes_the_higher_point() -> None:
         cosine_floors=((0.9, 0.86), (0.95, 0.955), (0.99, 0.965)),
         served_cosines=((0.9, 0.88), (0.95, 0.957), (0.99, 0.985)),
     )
-    for target, tau, floor, served in ((0.93, 0.8, 0.955, 0.957), (0.9, 0.5, 0.86, 0.88), (0.995, 0.9, 0.965, 0.985)):
+    # above every point (0.995 > 0.99) no point was measured: out of reach, nothing served
+    for target, tau, floor, served in ((0.93, 0.8, 0.955, 0.957), (0.9, 0.5, 0.86, 0.88), (0.995, 1.0, 1.0, 1.0)):
         at = v.with_target(target)
         assert (at.threshold, at.min_cosine, at.search_cosine) == (tau, floor, served), target
     shipped = load_default_verifier()
@@ -742,3 +744,98 @@ def test_profiles_made_after_a_swap_from_the_cosine_gate_follow_the_new_verifier
     assert cache.get("how can I reset my password", embedding=v) is not None
     made = cache._lru.peek(key).profile  # type: ignore[union-attr]
     assert made is not None and not made.has_shingles
+
+
+@pytest.mark.parametrize("label", ["0", "false", float("nan"), 2, None, 0.5])
+def test_calibrate_refuses_a_label_that_is_not_true_or_false(label: object) -> None:
+    """A truthy "0" or NaN (a TSV column, a missing pandas value) would count a different
+    answer as the same: refused by the pair's index."""
+    pairs: list[tuple[str, str, object]] = list(_synthetic_pairs(np.random.default_rng(5), 60))
+    pairs[17] = (pairs[17][0], pairs[17][1], label)
+    with pytest.raises(ArgumentTypeError, match=r"pairs\[17\]'s label must be True/False \(or 1/0\), got "):
+        calibrate(pairs, embedder=HashingEmbedder(dim=64))  # type: ignore[arg-type]
+
+
+def test_calibrate_takes_bools_ints_and_floats_of_one_and_zero_alike() -> None:
+    pairs = _synthetic_pairs(np.random.default_rng(5), 80)
+    emb = HashingEmbedder(dim=64)
+    want = calibrate(pairs, embedder=emb).points
+    for kind in (bool, np.int64, float, np.bool_):
+        assert calibrate([(a, b, kind(y)) for a, b, y in pairs], embedder=emb).points == want
+
+
+def test_calibrate_names_what_it_refuses() -> None:
+    pairs = _synthetic_pairs(np.random.default_rng(5), 60)
+    emb = HashingEmbedder(dim=64)
+    with pytest.raises(ArgumentTypeError, match=r"refit must be None, True or False, got str 'no'"):
+        calibrate(pairs, embedder=emb, refit="no")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match=r"base must be None or a CalibratedVerifier"):
+        calibrate(pairs, embedder=emb, base=CosineVerifier(0.9))  # type: ignore[arg-type]
+    bad = [*pairs[:30], (pairs[30][0], "half a pair \ud800", 0), *pairs[31:]]
+    with pytest.raises(InvalidPromptError, match=r"pairs\[30\]\[1\]"):  # (its index in what was given)
+        calibrate(bad, embedder=emb)
+
+
+def test_a_verifier_keeps_its_target_through_to_dict() -> None:
+    """A saved 0.99 verifier came back at 0.95 and served what the original refused."""
+    import json
+
+    v99 = load_default_verifier(0.99)
+    back = CalibratedVerifier.from_dict(json.loads(json.dumps(v99.to_dict())))
+    assert back.target_precision == 0.99 and back.threshold == v99.threshold
+    assert CalibratedVerifier.from_dict(v99.to_dict(), target_precision=0.9).threshold == v99.with_target(0.9).threshold
+    old = {k: val for k, val in v99.to_dict().items() if k != "target_precision"}  # a dict written before
+    assert CalibratedVerifier.from_dict(old).target_precision == 0.95
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"weights": None}, InvalidArgumentError, r"needs weights"),
+        ({"points": [[0.95, 0.8, 1]]}, ArgumentTypeError, r"points\[0\] must be a \(target precision, value\) pair"),
+        ({"points": [[0.95, float("nan")]]}, InvalidConfigError, r"points\[0\]'s value must be in \[0, 1\], got nan"),
+        ({"points": [[0.95, -0.5]]}, InvalidConfigError, r"points\[0\]'s value must be in \[0, 1\]"),
+        ({"points": [[1.5, 0.5]]}, InvalidConfigError, r"points\[0\]'s target precision must be in \(0, 1\)"),
+        ({"points": [[0.9, 0.5], [0.9, 0.6]]}, InvalidArgumentError, r"points gives target precision 0.9 twice"),
+        ({"points": {"0.95": 0.8}}, ArgumentTypeError, r"points must be a sequence of \(target precision, value\)"),
+        ({"floor": 2.0}, InvalidConfigError, r"floor must be in \[0, 1\], got 2.0"),
+        ({"floor": None}, ArgumentTypeError, r"floor must be a number, got None"),
+        ({"cosine_floors": [[0.95, 1.5]]}, InvalidConfigError, r"cosine_floors\[0\]'s value must be in \[0, 1\]"),
+        ({"long_words": 160.9}, ArgumentTypeError, r"long_words must be a whole number >= 0, got float 160.9"),
+        ({"head": "not base64!"}, InvalidArgumentError, r"head is not base64 text"),
+        ({"idf": {"router": None}}, ArgumentTypeError, r"idf\['router'\] must be a number, got None"),
+        ({"idf": {"router": float("inf")}}, InvalidArgumentError, r"idf\['router'\] must be finite"),
+        ({"head_scale": float("nan")}, InvalidArgumentError, r"head_scale must be finite"),
+    ],
+)
+def test_from_dict_names_what_is_wrong(change: dict[str, object], error: type[Exception], message: str) -> None:
+    data = {**load_default_verifier().to_dict(), **change}
+    if change.get("weights", 0) is None:
+        del data["weights"]
+    with pytest.raises(error, match=message):
+        CalibratedVerifier.from_dict(data)
+
+
+def test_a_verifier_refuses_bad_weights_and_idf_words_at_construction() -> None:
+    shipped = load_default_verifier()
+    w = list(shipped.weights)
+    v = replace(shipped, weights=w)  # type: ignore[arg-type]
+    assert type(v.weights) is tuple and v.weights == shipped.weights  # (a list edited later changes nothing)
+    w[0] = float("nan")
+    with pytest.raises(InvalidArgumentError, match=r"weights\[0\] must be finite, got nan"):
+        replace(shipped, weights=w)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match=r"idf's words must be str, got int 1"):
+        replace(shipped, idf={1: 2.0})
+    with pytest.raises(ArgumentTypeError, match=r"data must be a mapping"):
+        CalibratedVerifier.from_dict(None)  # type: ignore[arg-type]
+    assert shipped.with_target(np.float32(0.99)).threshold == shipped.with_target(0.99).threshold
+
+
+def test_a_target_above_every_point_serves_nothing() -> None:
+    """No point was measured for it: the highest point's threshold would fall short."""
+    shipped = load_default_verifier()
+    v = CalibratedVerifier(weights=shipped.weights, points=((0.8, 0.3),), floor=0.0, target_precision=0.99)
+    assert v.threshold == 1.0
+    text = "How do I reset my router password?"
+    assert v.decide(text, [Candidate(text, 0.999, profile(text))]) is None
+    assert v.with_target(0.8).decide(text, [Candidate(text, 0.999, profile(text))]) is not None

@@ -133,6 +133,27 @@ class _Query:
     key: str
 
 
+def _checked_decision(decision: object, n: int) -> tuple[int, float]:
+    """A verifier's decision as (index, confidence) when it names one of the ``n``
+    candidates with a confidence in [0, 1] (a NumPy integer or float is taken), else
+    ``InvalidArgumentError``: Python would read an index of -1 as the last candidate."""
+    if isinstance(decision, tuple | list) and len(decision) == 2:
+        i: Any = decision[0]
+        confidence: Any = decision[1]
+        if (
+            isinstance(i, numbers.Integral)
+            and not isinstance(i, bool | np.bool_)
+            and 0 <= int(i) < n
+            and isinstance(confidence, numbers.Real)
+            and 0.0 <= float(confidence) <= 1.0
+        ):
+            return int(i), float(confidence)
+    raise InvalidArgumentError(
+        f"verifier.decide must return None or (index of one of the {n} candidates, confidence in [0, 1]), "
+        f"got {describe(decision)}"
+    )
+
+
 def _long_words(verifier: Verifier) -> int | None:
     """The verifier's long-prompt word limit, if it has one (an int)."""
     limit = getattr(verifier, "long_words", None)
@@ -263,12 +284,18 @@ class SemanticCache:
         if verifier is not None:
             if cfg.threshold is not None:
                 raise InvalidConfigError("give threshold or verifier, not both")
-            if not isinstance(verifier, Verifier):
+            if isinstance(verifier, type) or not isinstance(verifier, Verifier):
                 raise ArgumentTypeError(
-                    f"verifier must have 'min_cosine' and 'decide(query, candidates)', got {describe(verifier)}"
+                    f"verifier must be an object with 'min_cosine' and 'decide(query, candidates)', "
+                    f"got {describe(verifier)}"
                 )
             with_target = getattr(verifier, "with_target", None)
-            if cfg.target_precision is not None and callable(with_target):
+            if cfg.target_precision is not None:
+                if not callable(with_target):  # (the target would be ignored without a word)
+                    raise InvalidConfigError(
+                        f"target_precision needs a verifier with with_target(target) (a CalibratedVerifier), "
+                        f"got {type(verifier).__name__}; give one or the other"
+                    )
                 return with_target(cfg.target_precision)  # type: ignore[no-any-return]
             return verifier
         if cfg.threshold is not None:
@@ -657,7 +684,13 @@ class SemanticCache:
         if decision is None:
             self._counts["misses"] += 1
             return None
-        i, confidence = decision
+        try:
+            i, confidence = decision
+            ok = type(i) is int and 0 <= i < len(cands) and 0.0 <= confidence <= 1.0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:  # a custom verifier's answer must name a candidate (a wrong one is a wrong hit)
+            i, confidence = _checked_decision(decision, len(cands))
         return self._hit(entries[i], cands[i].cosine, False, confidence)
 
     def _insert(

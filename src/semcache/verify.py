@@ -28,7 +28,7 @@ import json
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from itertools import pairwise
@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._config import DEFAULT_TARGET_PRECISION
 from ._errors import (
     ArgumentTypeError,
     InvalidArgumentError,
@@ -139,7 +140,7 @@ class _ReadOnlyDict(dict[str, float]):
 
 
 def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
     v = float(value)
     ok = 0.0 < v < 1.0 if open_interval else 0.0 <= v <= 1.0
@@ -147,6 +148,49 @@ def _check_unit(value: object, name: str, *, open_interval: bool = False) -> flo
         bounds = "(0, 1)" if open_interval else "[0, 1]"
         raise InvalidConfigError(f"{name} must be in {bounds}, got {value!r}")
     return v
+
+
+def _check_finite(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite real number, else a named error."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
+    if not math.isfinite(float(value)):
+        raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_table(table: object, name: str) -> tuple[tuple[float, float], ...]:
+    """A (target precision, value) table as float pairs: each target in (0, 1) and given
+    once, each value in [0, 1] (a threshold on a probability, or a cosine floor)."""
+    if isinstance(table, str | bytes | Mapping) or not isinstance(table, Iterable):
+        raise ArgumentTypeError(f"{name} must be a sequence of (target precision, value) pairs, got {describe(table)}")
+    out: list[tuple[float, float]] = []
+    for i, item in enumerate(table):
+        if isinstance(item, str | bytes) or not isinstance(item, Sequence) or len(item) != 2:
+            raise ArgumentTypeError(f"{name}[{i}] must be a (target precision, value) pair, got {describe(item)}")
+        target = _check_unit(item[0], f"{name}[{i}]'s target precision", open_interval=True)
+        value = _check_unit(item[1], f"{name}[{i}]'s value")
+        if any(t == target for t, _ in out):
+            raise InvalidArgumentError(f"{name} gives target precision {target} twice")
+        out.append((target, value))
+    return tuple(out)
+
+
+def _check_idf(idf: Mapping[Any, Any]) -> None:
+    """Every key a str and every weight a finite number (else the first lookup would
+    fail, or miss silently on a None weight)."""
+    keys_ok = all(type(k) is str for k in idf)
+    try:
+        weights = np.fromiter(idf.values(), dtype=np.float64, count=len(idf))
+        values_ok = bool(np.isfinite(weights).all())
+    except (TypeError, ValueError):
+        values_ok = False
+    if keys_ok and values_ok:
+        return
+    for k, v in idf.items():
+        if type(k) is not str:
+            raise ArgumentTypeError(f"idf's words must be str, got {describe(k)}")
+        _check_finite(v, f"idf[{k!r}]")
 
 
 class CosineVerifier:
@@ -275,14 +319,32 @@ class CalibratedVerifier:
     served_cosines: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if len(self.weights) != len(FEATURE_NAMES):
+        weights = self.weights
+        if isinstance(weights, str | bytes) or not isinstance(weights, Iterable):
+            raise ArgumentTypeError(f"weights must be a sequence of numbers, got {describe(weights)}")
+        weights = tuple(_check_finite(w, f"weights[{i}]") for i, w in enumerate(weights))
+        if len(weights) != len(FEATURE_NAMES):
             raise InvalidArgumentError(
                 f"weights must have {len(FEATURE_NAMES)} entries ({', '.join(FEATURE_NAMES)}), "
-                f"got {len(self.weights)}"
+                f"got {len(weights)}"
             )
-        _check_unit(self.target_precision, "target_precision", open_interval=True)
+        # (tuples of floats, as the field types say: a list edited after the first
+        # lookup would leave the packed model stale)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(
+            self, "target_precision", _check_unit(self.target_precision, "target_precision", open_interval=True)
+        )
+        object.__setattr__(self, "points", _check_table(self.points, "points"))
         if not self.points:
             raise InvalidArgumentError("points must hold at least one (target precision, threshold) pair")
+        for field in ("cosine_floors", "served_cosines"):
+            object.__setattr__(self, field, _check_table(getattr(self, field), field))
+        object.__setattr__(self, "floor", _check_unit(self.floor, "floor"))
+        object.__setattr__(self, "head_scale", _check_finite(self.head_scale, "head_scale"))
+        if not isinstance(self.source, str):
+            raise ArgumentTypeError(f"source must be a str, got {describe(self.source)}")
+        if self.head is not None and not isinstance(self.head, PairHead):
+            raise ArgumentTypeError(f"head must be None or a PairHead, got {describe(self.head)}")
         words = self.long_words
         if isinstance(words, bool) or not isinstance(words, numbers.Integral):
             raise ArgumentTypeError(f"long_words must be a whole number >= 0, got {describe(words)}")
@@ -293,6 +355,7 @@ class CalibratedVerifier:
         if idf is not None and type(idf) is not _ReadOnlyDict:
             if not isinstance(idf, Mapping):
                 raise ArgumentTypeError(f"idf must be None or a mapping of words to weights, got {describe(idf)}")
+            _check_idf(idf)
             # read-only, like the frozen fields: the packed tables made from it on the first
             # lookup would not see a change (copies by ``with_target`` share it)
             object.__setattr__(self, "idf", _ReadOnlyDict(idf))
@@ -352,9 +415,12 @@ class CalibratedVerifier:
 
     def _per_target(self, table: Sequence[tuple[float, float]]) -> float:
         """A (target precision, value) table read at ``target_precision``: the entry of
-        the lowest target at or above it (the nearest point measured to reach it; the
-        last entry above them all). Not interpolated: two points that each just reach
-        their own target do not make a point between them reach its own."""
+        the lowest target at or above it (the nearest point measured to reach it). Not
+        interpolated: two points that each just reach their own target do not make a
+        point between them reach its own. A target above every point of the table was
+        never measured: 1.0 (a threshold out of reach, a floor no candidate passes)."""
+        if self.target_precision > max(t for t, _ in table) + _TARGET_TOLERANCE:
+            return 1.0
         return float(dict(table)[target_read(table, self.target_precision)])
 
     @property
@@ -584,6 +650,7 @@ class CalibratedVerifier:
             "weights": list(self.weights),
             "points": [list(p) for p in self.points],
             "floor": self.floor,
+            "target_precision": self.target_precision,
             "long_words": self.long_words,
             "source": self.source,
             "idf": dict(self.idf) if self.idf else None,
@@ -599,29 +666,43 @@ class CalibratedVerifier:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], target_precision: float = 0.95, head: PairHead | None = None
+        cls, data: Mapping[str, Any], target_precision: float | None = None, head: PairHead | None = None
     ) -> CalibratedVerifier:
-        """The verifier ``to_dict`` wrote; ``head`` when the head is kept elsewhere
-        (the shipped model keeps it in an .npz file beside its JSON)."""
+        """The verifier ``to_dict`` wrote, at its own target precision unless
+        ``target_precision`` is given (0.95 for a dict without one); ``head`` when the
+        head is kept elsewhere (the shipped model keeps it in an .npz file beside its JSON)."""
+        if not isinstance(data, Mapping):
+            raise ArgumentTypeError(f"data must be a mapping (what to_dict wrote), got {describe(data)}")
+        missing = [k for k in ("weights", "points", "floor") if k not in data]
+        if missing:
+            raise InvalidArgumentError(f"a verifier's dict needs {', '.join(missing)} (what to_dict writes)")
         if list(data.get("features", [])) != list(FEATURE_NAMES):
             raise InvalidArgumentError(
                 f"verifier features must be {list(FEATURE_NAMES)}, got {data.get('features')!r}"
             )
         encoded = data.get("head")
         if head is None and encoded:
-            head = PairHead.from_bytes(base64.b64decode(encoded))
+            if not isinstance(encoded, str):
+                raise ArgumentTypeError(f"head must be base64 text (what to_dict wrote), got {describe(encoded)}")
+            try:
+                raw = base64.b64decode(encoded, validate=True)
+            except ValueError as exc:  # (binascii.Error)
+                raise InvalidArgumentError(f"head is not base64 text: {exc}") from None
+            head = PairHead.from_bytes(raw)
+        if target_precision is None:
+            target_precision = data.get("target_precision", DEFAULT_TARGET_PRECISION)
         return cls(
-            weights=tuple(float(w) for w in data["weights"]),
-            points=tuple((float(p), float(t)) for p, t in data["points"]),
-            floor=float(data["floor"]),
-            target_precision=target_precision,
+            weights=data["weights"],
+            points=data["points"],
+            floor=data["floor"],
+            target_precision=target_precision,  # type: ignore[arg-type]
             idf=data.get("idf") or None,
-            long_words=int(data.get("long_words", 160)),
-            source=str(data.get("source", "")),
+            long_words=data.get("long_words", 160),
+            source=data.get("source", ""),
             head=head,
-            head_scale=float(data.get("head_scale", 1.0)),
-            cosine_floors=tuple((float(p), float(c)) for p, c in data.get("cosine_floors", ())),
-            served_cosines=tuple((float(p), float(c)) for p, c in data.get("served_cosines", ())),
+            head_scale=data.get("head_scale", 1.0),
+            cosine_floors=data.get("cosine_floors", ()),
+            served_cosines=data.get("served_cosines", ()),
         )
 
 
@@ -870,11 +951,16 @@ def points_per_lookup(
     return _non_decreasing(out), fell
 
 
+# targets this close are one target (0.99 as a NumPy float32 is 0.99000001, which
+# would otherwise read the next point up)
+_TARGET_TOLERANCE = 1e-6
+
+
 def target_read(table: Sequence[tuple[float, float]], target: float) -> float:
     """The target of a (target precision, value) table that a verifier at ``target``
     reads: the lowest at or above it, else the highest (``CalibratedVerifier._per_target``)."""
     ordered = sorted(t for t, _ in table)
-    return next((t for t in ordered if t >= target - 1e-12), ordered[-1])
+    return next((t for t in ordered if t >= target - _TARGET_TOLERANCE), ordered[-1])
 
 
 def lookup_ids(queries: Sequence[str]) -> np.ndarray:
@@ -962,6 +1048,17 @@ def _pair_features(
     return x, y, cos, head_term, views
 
 
+def _check_label(label: object, i: int) -> bool:
+    """A pair's label as a bool: True/False or a number that is 1 or 0 (NumPy types
+    too). Anything else is refused: "0" or NaN is truthy, and would count a different
+    answer as the same."""
+    if isinstance(label, bool | np.bool_):
+        return bool(label)
+    if isinstance(label, numbers.Real) and label in (0, 1):
+        return bool(label)
+    raise ArgumentTypeError(f"pairs[{i}]'s label must be True/False (or 1/0), got {describe(label)}")
+
+
 def calibrate(
     pairs: Sequence[tuple[str, str, Any]],
     *,
@@ -996,11 +1093,23 @@ def calibrate(
 
     if isinstance(pairs, str | bytes) or not isinstance(pairs, Sequence):
         raise ArgumentTypeError(f"pairs must be a list of (text, text, label) tuples, got {describe(pairs)}")
+    labels: list[bool] = []
     for i, item in enumerate(pairs):
         ok = isinstance(item, tuple | list) and len(item) == 3
         if not (ok and isinstance(item[0], str) and isinstance(item[1], str)):
             raise ArgumentTypeError(f"pairs[{i}] must be (str, str, label), got {describe(item)}")
-    positives = sum(1 for p in pairs if p[2])
+        check_text(item[0], f"pairs[{i}][0]", InvalidPromptError)
+        check_text(item[1], f"pairs[{i}][1]", InvalidPromptError)
+        labels.append(_check_label(item[2], i))
+    if refit is not None and not isinstance(refit, bool | np.bool_):
+        raise ArgumentTypeError(f"refit must be None, True or False, got {describe(refit)}")
+    if base is not None and not isinstance(base, CalibratedVerifier):
+        raise ArgumentTypeError(
+            f"base must be None or a CalibratedVerifier (load_default_verifier(), a calibrate() result), "
+            f"got {describe(base)}"
+        )
+    pairs = [(a, b, label) for (a, b, _), label in zip(pairs, labels, strict=True)]
+    positives = sum(labels)
     negatives = len(pairs) - positives
     if positives < 10 or negatives < 10:
         raise InvalidArgumentError(
