@@ -839,3 +839,28 @@ def test_a_target_above_every_point_serves_nothing() -> None:
     text = "How do I reset my router password?"
     assert v.decide(text, [Candidate(text, 0.999, profile(text))]) is None
     assert v.with_target(0.8).decide(text, [Candidate(text, 0.999, profile(text))]) is not None
+
+
+def test_probability_takes_texts_and_refuses_a_cosine_that_is_not_one() -> None:
+    """A NaN cosine came back as -1.0 (the guard's internal mark); texts raised AttributeError."""
+    v = load_default_verifier()
+    a, b = "How do I reset my router password?", "How can I reset my router's password?"
+    assert v.probability(a, b, 0.97) == v.probability(profile(a), profile(b), 0.97)
+    for bad in (float("nan"), float("inf"), 1.5, "0.9", None, True):
+        with pytest.raises(InvalidArgumentError, match=r"cosine must be a number in \[-1, 1\], got "):
+            v.probability(a, b, bad)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match=r"cached must be a str or a TextProfile, got "):
+        v.probability(a, None, 0.9)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPromptError, match=r"query"):
+        v.probability("half \ud800", b, 0.9)
+    assert 0.0 < v.probability(a, b, np.float32(1.0000001)) <= 1.0  # (float32 rounding past 1)
+
+
+def test_operating_points_name_what_they_refuse() -> None:
+    assert 0.8 < operating_points([0.9, 0.8], [True, False], [0.9], min_hits=1)[0][1] <= 0.9  # (lists are taken)
+    with pytest.raises(InvalidArgumentError, match=r"of one length \(> 0\), got shapes \(2,\) and \(3,\)"):
+        operating_points(np.array([0.9, 0.8]), np.array([True, False, True]), [0.9])
+    with pytest.raises(InvalidArgumentError, match=r"scores must be finite, got nan at 1"):
+        operating_points(np.array([0.9, np.nan]), np.array([True, False]), [0.9])
+    with pytest.raises(InvalidConfigError, match=r"target must be in \(0, 1\), got 1.0"):
+        operating_points(np.array([0.9, 0.8]), np.array([True, False]), [1.0])

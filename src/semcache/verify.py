@@ -193,6 +193,18 @@ def _check_idf(idf: Mapping[Any, Any]) -> None:
         _check_finite(v, f"idf[{k!r}]")
 
 
+_COSINE_SLACK = 1e-5  # a float32 dot product of unit vectors may pass 1 by a few ulps
+
+
+def _as_profile(value: object, name: str) -> TextProfile:
+    """A text's profile (3-grams included), or a named error for anything else."""
+    if isinstance(value, TextProfile):
+        return value
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str or a TextProfile, got {describe(value)}")
+    return profile(check_text(value, name, InvalidPromptError))
+
+
 class CosineVerifier:
     """The plain rule of most semantic caches: serve the nearest entry if cosine >= threshold."""
 
@@ -469,7 +481,18 @@ class CalibratedVerifier:
         cached_vector: np.ndarray | None = None,
     ) -> float:
         """Modelled chance that the answer cached for ``cached`` is right for ``query``
-        (a verifier with a head also needs both vectors)."""
+        (a verifier with a head also needs both vectors). ``query`` and ``cached`` are
+        profiles (``semcache._features.profile``) or texts, profiled here."""
+        if type(query) is not TextProfile:
+            query = _as_profile(query, "query")
+        if type(cached) is not TextProfile:
+            cached = _as_profile(cached, "cached")
+        try:
+            ok = -1.0 - _COSINE_SLACK <= cosine <= 1.0 + _COSINE_SLACK  # (NaN too: it read as "guard failed")
+        except TypeError:
+            ok = False
+        if not ok or isinstance(cosine, bool):
+            raise InvalidArgumentError(f"cosine must be a number in [-1, 1], got {describe(cosine)}")
         model, idf = self._fast_state()
         if self.head is None:
             return logistic(query, cached, cosine, model, idf)
@@ -843,6 +866,20 @@ def fit_logistic(
         pinned[worst] = bounds[worst]
 
 
+def _check_scored(scores: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (finite) and whether each is right, as 1-D arrays of one length."""
+    s = np.asarray(scores, dtype=np.float64)
+    c = np.asarray(correct)
+    if s.ndim != 1 or c.shape != s.shape or not len(s):
+        raise InvalidArgumentError(
+            f"scores and correct must be 1-D, of one length (> 0), got shapes {s.shape} and {c.shape}"
+        )
+    if not np.isfinite(s).all():
+        at = int(np.argmin(np.isfinite(s)))
+        raise InvalidArgumentError(f"scores must be finite, got {float(s[at])!r} at {at}")
+    return s, c.astype(bool)
+
+
 def operating_points(
     scores: np.ndarray, correct: np.ndarray, targets: Sequence[float], *, min_hits: int = 20
 ) -> list[tuple[float, float]]:
@@ -855,6 +892,8 @@ def operating_points(
     are served. Thresholds never fall as the target rises (1.0 where a target is out
     of reach).
     """
+    scores, correct = _check_scored(scores, correct)
+    targets = [_check_unit(t, "target", open_interval=True) for t in targets]
     order = np.argsort(-scores, kind="stable")
     s = scores[order]
     c = correct[order].astype(np.float64)
