@@ -864,3 +864,15 @@ def test_operating_points_name_what_they_refuse() -> None:
         operating_points(np.array([0.9, np.nan]), np.array([True, False]), [0.9])
     with pytest.raises(InvalidConfigError, match=r"target must be in \(0, 1\), got 1.0"):
         operating_points(np.array([0.9, 0.8]), np.array([True, False]), [1.0])
+
+
+def test_calibrate_refuses_blank_texts_and_a_refit_it_cannot_split() -> None:
+    pairs = _synthetic_pairs(np.random.default_rng(5), 60)
+    emb = HashingEmbedder(dim=64)
+    with pytest.raises(InvalidPromptError, match=r"pairs\[3\]\[0\] must be a non-empty, non-blank str"):
+        calibrate([*pairs[:3], ("  ", pairs[3][1], 1), *pairs[4:]], embedder=emb)
+    # every pair shares one query: one lookup, so one half of the split has no pair
+    one_query = [("how do I renew my passport", b, y) for _, b, y in pairs]
+    with pytest.raises(InvalidArgumentError, match=r"refit needs pairs of both labels in each half of the lookups"):
+        calibrate(one_query, embedder=emb, refit=True)
+    assert calibrate(one_query, embedder=emb, refit=False).points  # (the points alone need no split)

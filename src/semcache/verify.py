@@ -67,6 +67,7 @@ from ._features import (
     without_limit,
 )
 from ._head import PairHead
+from .normalize import check_prompt
 
 __all__ = [
     "FLAG_PRIORS",
@@ -1137,8 +1138,8 @@ def calibrate(
         ok = isinstance(item, tuple | list) and len(item) == 3
         if not (ok and isinstance(item[0], str) and isinstance(item[1], str)):
             raise ArgumentTypeError(f"pairs[{i}] must be (str, str, label), got {describe(item)}")
-        check_text(item[0], f"pairs[{i}][0]", InvalidPromptError)
-        check_text(item[1], f"pairs[{i}][1]", InvalidPromptError)
+        check_prompt(item[0], f"pairs[{i}][0]")  # (as a cache takes them: no blank prompt is cached)
+        check_prompt(item[1], f"pairs[{i}][1]")
         labels.append(_check_label(item[2], i))
     if refit is not None and not isinstance(refit, bool | np.bool_):
         raise ArgumentTypeError(f"refit must be None, True or False, got {describe(refit)}")
@@ -1175,6 +1176,13 @@ def calibrate(
         in_fit = np.zeros(len(order), dtype=bool)
         in_fit[order[: len(order) // 2]] = True
         fit_idx, pick = np.nonzero(in_fit[lookups])[0], np.nonzero(~in_fit[lookups])[0]
+        for half, name in ((fit_idx, "the weights"), (pick, "the points")):
+            if not 0 < int(y[half].sum()) < len(half):  # (a fit on one label gives no model)
+                raise InvalidArgumentError(
+                    f"refit needs pairs of both labels in each half of the lookups (distinct first texts: "
+                    f"{int(lookups.max()) + 1}); the half for {name} has {int(y[half].sum())} positive "
+                    f"of {len(half)}. Label more queries, or pass refit=False"
+                )
         fixed = {len(FEATURE_NAMES): 0.0} if base.head is None else None
         wh = fit_logistic(xh[fit_idx], y[fit_idx], l2=1e-4, nonpositive=nonpos, upper=priors, fixed=fixed)
     else:
