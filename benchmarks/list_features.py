@@ -27,7 +27,6 @@ Nothing here ships. Writes benchmarks/results/list_features.json.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _data import ROOT, EmbeddingStore, data_dir, qqp_groups, read_qqp, split_dev, train_sample
-from token_alignment import evaluate, print_table, served, write_json
+from _data import ROOT, EmbeddingStore
+from token_alignment import evaluate, experiment_pairs, logit, print_table, served, write_json
 
 from semcache._features import profiles
 from semcache._workloads import Groups, LabelledPair, Nearest, nearest
@@ -70,7 +69,7 @@ class ListStream:
                         continue
                     others = np.delete(cos, r)
                     p = verifier.probability(qp[i], cp[j], c, near.qv[i], near.cv[j])
-                    rows.append([c, r, _logit(p), c - float(others.max()), float(cos[0] - cos[-1]),
+                    rows.append([c, r, logit(p), c - float(others.max()), float(cos[0] - cos[-1]),
                                  float(density[j]), float(cos.mean())])
                     right.append(bool(near.right[i, r]))
                     query.append(n + i)
@@ -91,11 +90,6 @@ def _density(cv: np.ndarray, k: int = 4) -> np.ndarray:
     return out
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="the shared data folder (default ../shared/data)")
@@ -105,15 +99,9 @@ def main() -> None:
 
     from semcache.embedders import SentenceTransformerEmbedder
 
-    d = data_dir(args.data)
-    full_train = read_qqp(d / "qqp" / "train.tsv")
-    dev = read_qqp(d / "qqp" / "dev.tsv")
-    groups = qqp_groups(full_train + dev)
-    seen = set(train_sample(full_train))
-    unseen = [p for p in full_train if p not in seen]
-    choose_pairs, report_pairs = split_dev(dev)
+    groups, unseen, choose_pairs, report_pairs = experiment_pairs(args.data)
     store = EmbeddingStore(SentenceTransformerEmbedder(batch_size=128), "minilm")
-    store.ensure([t for p in unseen + dev for t in (p.q1, p.q2)])
+    store.ensure([t for p in unseen + choose_pairs + report_pairs for t in (p.q1, p.q2)])
     verifier = load_default_verifier(0.95)
     chunks = [unseen[i : i + CHUNK] for i in range(0, len(unseen) - CHUNK // 2, CHUNK)]
     fit = ListStream(chunks, store, groups, verifier, floor=0.80)

@@ -101,7 +101,7 @@ class Stream:
                 if cos < floor:
                     continue
                 args = (qp[i], cp[j], cos, near.qv[i], near.cv[j])
-                rows.append([cos, r, _logit(verifier.probability(*args)), _logit(head.probability(*args)),
+                rows.append([cos, r, logit(verifier.probability(*args)), logit(head.probability(*args)),
                              *store.alignment(near.queries[i], near.cached[j])])
                 right.append(bool(near.right[i, r]))
                 query.append(i)
@@ -125,7 +125,8 @@ def served(n: int, score: np.ndarray, right: np.ndarray, query: np.ndarray) -> t
     return best, ok
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """The log-odds of ``p``, clipped to 1e-9 from 0 and 1."""
     p = min(max(p, 1e-9), 1 - 1e-9)
     return math.log(p / (1 - p))
 
@@ -185,6 +186,19 @@ def write_json(path: Path, payload: dict[str, object]) -> None:
     path.write_text(json.dumps({"commit": commit(), "machine": platform.machine(), **payload}, indent=2) + "\n")
 
 
+def experiment_pairs(data: str | None) -> tuple[Groups, list[LabelledPair], list[LabelledPair], list[LabelledPair]]:
+    """The equivalence groups (train + dev labels), the train pairs the shipped
+    verifier never saw (train.tsv less its 35 000-pair sample), and dev's 'choose'
+    and 'report' halves: what the experiments fit on, choose on and report on."""
+    d = data_dir(data)
+    full_train = read_qqp(d / "qqp" / "train.tsv")
+    dev = read_qqp(d / "qqp" / "dev.tsv")
+    seen = set(train_sample(full_train))
+    unseen = [p for p in full_train if p not in seen]  # the shipped verifier was fitted on the sample
+    choose_pairs, report_pairs = split_dev(dev)
+    return qqp_groups(full_train + dev), unseen, choose_pairs, report_pairs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="the shared data folder (default ../shared/data)")
@@ -194,13 +208,8 @@ def main() -> None:
 
     from semcache.embedders import SentenceTransformerEmbedder
 
-    d = data_dir(args.data)
-    full_train = read_qqp(d / "qqp" / "train.tsv")
-    dev = read_qqp(d / "qqp" / "dev.tsv")
-    groups = qqp_groups(full_train + dev)
-    seen = set(train_sample(full_train))
-    unseen = [p for p in full_train if p not in seen]  # the shipped verifier was fitted on the sample
-    choose_pairs, report_pairs = split_dev(dev)
+    groups, unseen, choose_pairs, report_pairs = experiment_pairs(args.data)
+    dev = choose_pairs + report_pairs
     store = TokenStore([t for p in unseen + dev for t in (p.q1, p.q2)])
     verifier = load_default_verifier(0.95)
     head = load_default_verifier(0.95, embedder=SentenceTransformerEmbedder(), head=True)
