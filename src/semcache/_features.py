@@ -77,7 +77,11 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"\n]\s*)([A-Z][\w']*)")
 _NEGATIONS = frozenset(
     _words(
         "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt "
-        "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt"
+        "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
+        "aint non unable impossible hardly barely "
+        # a typographic apostrophe (U+2019, as in isn't typed on a phone) splits the word: its
+        # first half still negates ("can" and "won" are words of their own: those two are not caught)
+        "isn doesn didn don aren wasn weren wouldn shouldn couldn hasn haven hadn mustn needn ain"
     )
 )
 _WH = frozenset(_words("what why how when where who whom whose which"))
@@ -91,8 +95,10 @@ _NUMBER_WORDS = {
     )
 }
 _NUMBER_WORDS.update(
-    {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-     "million": "1e6", "billion": "1e9", "half": "0.5", "once": "1", "twice": "2"}
+    {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+     "ninety": "90", "hundred": "100", "hundreds": "100", "thousand": "1000", "thousands": "1000",
+     "million": "1e6", "millions": "1e6", "billion": "1e9", "billions": "1e9", "dozen": "12",
+     "dozens": "12", "half": "0.5", "quarter": "0.25", "once": "1", "twice": "2", "thrice": "3"}
 )
 _UNITS = {
     "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km",
@@ -111,19 +117,30 @@ _UNITS = {
     "dollar": "usd", "dollars": "usd", "usd": "usd", "euro": "eur", "euros": "eur", "eur": "eur",
     "rupee": "inr", "rupees": "inr", "inr": "inr", "yen": "jpy", "percent": "pct", "%": "pct",
     "watt": "w", "watts": "w", "volt": "v", "volts": "v",
+    "teaspoon": "tsp", "teaspoons": "tsp", "tsp": "tsp", "tablespoon": "tbsp", "tablespoons": "tbsp",
+    "tbsp": "tbsp", "cup": "cup", "cups": "cup", "pint": "pt", "pints": "pt", "quart": "qt", "quarts": "qt",
+    "mg": "mg", "milligram": "mg", "milligrams": "mg", "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg",
+    "acre": "acre", "acres": "acre", "hectare": "ha", "hectares": "ha", "mbps": "mbps", "kbps": "kbps",
+    "cent": "cent", "cents": "cent", "year": "yr", "years": "yr",
+    # when: the same request on another day or at another time has another answer
+    # (a unit clashes only when both texts have one: "today" alone changes nothing)
+    "today": "today", "tonight": "today", "tomorrow": "tmrw", "yesterday": "yday",
+    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu", "friday": "fri",
+    "saturday": "sat", "sunday": "sun", "morning": "am", "evening": "pm", "pm": "pm",
 }
 # word -> (group, polarity): texts that use opposite ends of one group ask opposite things
 _POLAR: dict[str, tuple[str, int]] = {}
 for _group, _plus, _minus in (
     ("best", "best better good great", "worst worse bad"),
-    ("most", "most more max maximum highest largest biggest greater increase increasing raise",
-     "least less fewer min minimum lowest smallest smaller decrease decreasing reduce lower"),
+    ("most", "most more max maximum maximize maximise highest higher largest larger biggest greater "
+     "increase increasing raise", "least less fewer min minimum minimize minimise lowest smallest smaller "
+     "decrease decreasing reduce lower"),
     ("cost", "expensive costliest pricey", "cheap cheapest cheaper affordable"),
     ("time", "before earlier earliest first", "after later latest last"),
     ("grade", "upgrade promote", "downgrade demote"),
     ("port", "import imports importing", "export exports exporting"),
     ("trade", "buy buying purchase", "sell selling"),
-    ("win", "win winning won", "lose losing lost"),
+    ("win", "win winning won gain gaining gained", "lose losing lost"),
     ("pro", "pros advantages benefits", "cons disadvantages drawbacks"),
     ("run", "start starting begin enable on open", "stop stopping end disable off close"),
     ("edit", "add adding install create", "remove removing uninstall delete"),
@@ -140,6 +157,13 @@ for _group, _plus, _minus in (
     ("long", "long longer longest", "short shorter shortest"),
     ("up", "up upload", "down download"),
     ("in", "inside internal input", "outside external output"),
+    ("easy", "easy easier easiest simple simpler", "hard harder hardest difficult"),
+    ("legal", "legal legally lawful", "illegal illegally unlawful"),
+    ("safe", "safe safely", "unsafe dangerous harmful"),
+    ("weight", "overweight", "underweight"),
+    ("above", "above", "below"),
+    ("sign", "positive", "negative"),
+    ("order", "ascending asc", "descending desc"),
 ):
     for _w in _plus.split():
         _POLAR[_w] = (_group, 1)
