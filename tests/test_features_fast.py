@@ -221,6 +221,8 @@ def test_features_keep_the_reference_arithmetic_for_any_cosine_type(
 @given(pairs())
 @example(("How do I convert a PDF to a Word document?", "How do I convert a Word document to PDF?"))
 @example(("Is Paris bigger than London?", "Is London bigger than Paris?"))
+@example(("move files to my Drive from the PC", "move files from my Drive to the PC"))
+@example(("get to Boston from NYC", "get from NYC to Boston"))
 def test_order_swap_equals_the_reference(pair: tuple[str, str]) -> None:
     a, b = (F.profile(t) for t in pair)
     assert F.order_swap(a, b) == F.order_swap_reference(a.reference(), b.reference())

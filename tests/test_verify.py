@@ -62,6 +62,23 @@ def feat(a: str, b: str, cos: float = 0.95) -> dict[str, float]:
         ("What is the best phone to buy", "What is the worst phone to buy", "polarity_mismatch"),
         ("How do I upgrade my plan", "How do I downgrade my plan", "polarity_mismatch"),
         ("Why is the sky blue", "When is the sky blue", "question_word_mismatch"),
+        # found by a probe of hand-made flips (twelfth session): words the lists lacked
+        ("Is a resting heart rate of sixty bpm normal", "Is a resting heart rate of ninety bpm normal",
+         "number_mismatch"),
+        ("Leave rice out for hundreds of minutes", "Leave rice out for thousands of minutes", "number_mismatch"),
+        ("Will the store be open at 9am", "Will the store be open at 9pm", "number_mismatch"),
+        ("Is it safe to reboot now", "Is it safe to reboot now? It isn\u2019t", "negation_mismatch"),
+        ("Can I drink alcoholic beer on antibiotics", "Can I drink non-alcoholic beer on antibiotics",
+         "negation_mismatch"),
+        ("I am unable to log in", "I am able to log in", "negation_mismatch"),
+        ("Can I order it today", "Can I order it tomorrow", "unit_mismatch"),
+        ("Is the office open on Tuesday", "Is the office open on Thursday", "unit_mismatch"),
+        ("How much salt is a teaspoon", "How much salt is a tablespoon", "unit_mismatch"),
+        ("Is it legal to record a call", "Is it illegal to record a call", "polarity_mismatch"),
+        ("Is it safe to eat raw eggs", "Is it unsafe to eat raw eggs", "polarity_mismatch"),
+        ("Why are interest rates higher", "Why are interest rates lower", "polarity_mismatch"),
+        ("Is Rust easier than Go", "Is Rust harder than Go", "polarity_mismatch"),
+        ("How do I gain weight fast", "How do I lose weight fast", "polarity_mismatch"),
     ],
 )
 def test_meaning_flips_are_flagged(a: str, b: str, flag: str) -> None:
@@ -86,6 +103,11 @@ MEANING_FLIPS = [
     ("Can I return an opened item", "Can I send back an opened item", "Can't I send back an opened item"),
     ("How do I install Python on Windows", "How do I set up Python on Windows",
      "How do I set up Python on Linux"),
+    # the same words in place, "to" and "from" swapped (the order-swap prior)
+    ("How do I move my files to Google Drive", "How can I move my files to Google Drive",
+     "How can I move my files from Google Drive"),
+    ("Ship a package to Canada from the US", "Ship the package to Canada from the US",
+     "Ship the package from Canada to the US"),
 ]
 
 

@@ -174,6 +174,9 @@ for _group, _plus, _minus in (
 _DIRECTION = frozenset(
     _words("to from into onto over than vs versus with without instead between")
 )
+# "move files to Drive" and "move files from Drive": a word after one and after the other
+_TO = frozenset(_words("to into onto"))
+_FROM = frozenset(_words("from"))
 
 _STOP = frozenset(
     _words(
@@ -391,12 +394,37 @@ def long_mismatch_reference(a: Any, b: Any, long_words: int) -> bool:
     return inter / max(1, len(sa | sb)) < 0.9
 
 
+def _direction_field(ref: ReferenceProfile) -> int:
+    """The profile's direction field: bit 0 when a direction word occurs, and a bit per
+    content word that follows "to" (bits 1-31) or "from" (32-62), by the word's hash
+    (``kernels.lexical.direction_bit``): stop words in between keep the word waiting."""
+    k = _load()
+    field = int(bool(_DIRECTION & ref.words))
+    pending = 0
+    for w, h in zip(ref.tokens, _hash_strings(list(ref.tokens)), strict=True):
+        if w not in _STOP:
+            if pending:
+                field |= int(k.direction_bit(h, pending == 2))
+            pending = 0
+        if w in _TO:
+            pending = 1
+        elif w in _FROM:
+            pending = 2
+    return field
+
+
 def order_swap_reference(a: ReferenceProfile, b: ReferenceProfile) -> bool:
-    """The same content words (at least two) in another order, around a direction word."""
+    """The same content words (at least two) in another order, around a direction word,
+    or one of them after "to" in one text and after "from" in the other (the bits of
+    ``_direction_field``, so two words 31 apart in hash count as one)."""
     if a.content != b.content or len(a.content) < 2 or a.tokens == b.tokens:
         return False
     if not (_DIRECTION & a.words or _DIRECTION & b.words):
         return False
+    da, db = _direction_field(a), _direction_field(b)
+    to_bits = 0xFFFFFFFE
+    if (da & to_bits) & (db >> 31) or (db & to_bits) & (da >> 31):
+        return True
     seq_a = [t for t in dict.fromkeys(a.tokens) if t in a.content]
     seq_b = [t for t in dict.fromkeys(b.tokens) if t in b.content]
     return seq_a != seq_b
@@ -448,6 +476,10 @@ def _make_tables(k: ModuleType) -> np.ndarray:
         add(w, k.F_NEG)
     for w in _DIRECTION:
         add(w, k.F_DIR)
+    for w in _TO:
+        add(w, k.F_TO)
+    for w in _FROM:
+        add(w, k.F_FROM)
     for w in _WH:
         add(w, (_WH_ID[w] + 1) << k.WH_SHIFT)
     for w, u in _UNITS.items():
@@ -668,7 +700,7 @@ def compact(ref: ReferenceProfile) -> np.ndarray:
     head[k.POLAR] = mask([_POLAR_CODE[gp] for gp in ref.polar])
     head[k.WH] = mask([_WH_ID[w] for w in ref.wh])
     head[k.UNITS] = mask([_UNIT_ID[u] for u in ref.units])
-    head[k.DIRECTION] = bool(_DIRECTION & ref.words)
+    head[k.DIRECTION] = _direction_field(ref)
     pos = k.HEADER
     for i, part in enumerate(parts):
         head[k.OFFSETS + i] = pos

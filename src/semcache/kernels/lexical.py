@@ -2,8 +2,9 @@
 
 A profile is one uint64 array: a header (``HEADER`` slots: word count,
 SimHash, negation parity, bit masks of the polar (group, polarity) codes,
-question words and units, whether a direction word occurs, the section
-offsets), then sections: the sorted distinct 64-bit hashes of the words,
+question words and units, the direction field (bit 0: a direction word occurs;
+bits 1-31 and 32-62: the content words that follow "to" and "from", by hash, see
+``direction_bit``), the section offsets), then sections: the sorted distinct 64-bit hashes of the words,
 content words, canonical numbers, years and entities, the sorted distinct
 character 3-grams of the padded word sequence, and last the word hashes in
 text order. A 3-gram is coded exactly (three 21-bit code points), so
@@ -32,6 +33,7 @@ from .simhash import _simhash_span
 __all__ = [
     "FEATURES",
     "HEADER",
+    "direction_bit",
     "entities_codepoints",
     "fill_table",
     "hash_strings",
@@ -71,6 +73,8 @@ X_CHARS = 6  # and of the character 3-gram Jaccard
 F_STOP = 1
 F_NEG = 2
 F_DIR = 4
+F_TO = 8  # "to", "into", "onto": the next content word is where something goes
+F_FROM = 16  # "from": the next content word is where it comes from
 WH_SHIFT = 8
 UNIT_SHIFT = 16
 POLAR_SHIFT = 24
@@ -178,6 +182,19 @@ def fill_table(hashes: np.ndarray, values: np.ndarray, keys: np.ndarray, vals: n
         if keys[i] == _U0:
             keys[i] = h
             vals[i] = values[k]
+
+
+@jit()
+def direction_bit(h: np.uint64, origin: bool) -> np.uint64:
+    """The direction-field bit of a content word (hash ``h``) after "to" (bits 1-31) or
+    after "from" (``origin``: the same bit 31 places up, bits 32-62)."""
+    bit = _U1 + h % np.uint64(31)
+    if origin:
+        bit += np.uint64(31)
+    return _U1 << bit
+
+
+_TO_BITS = np.uint64(0xFFFFFFFE)
 
 
 @jit()
@@ -348,7 +365,8 @@ def _build(
     years = work[5 * ntok :]
     nc = nn = ny = 0
     neg = 0
-    direction = 0
+    direction = _U0
+    pending = 0  # 1: the last direction word was a "to", 2: a "from" (until a content word)
     polar = _U0
     wh = _U0
     units = _U0
@@ -381,10 +399,17 @@ def _build(
         if v & np.uint64(F_STOP) == _U0:
             content[nc] = hw
             nc += 1
+            if pending:
+                direction |= direction_bit(hw, pending == 2)
+                pending = 0
         if v & np.uint64(F_NEG) != _U0:
             neg += 1
         if v & np.uint64(F_DIR) != _U0:
-            direction = 1
+            direction |= _U1
+        if v & np.uint64(F_TO) != _U0:
+            pending = 1
+        elif v & np.uint64(F_FROM) != _U0:
+            pending = 2
         f = np.int64((v >> np.uint64(WH_SHIFT)) & _B8)
         if f:
             wh |= _U1 << np.uint64(f - 1)
@@ -986,11 +1011,15 @@ def _content_order(a: np.ndarray) -> np.ndarray:
 
 @jit()
 def order_swap(a: np.ndarray, b: np.ndarray) -> bool:
-    """The same content words (at least two) in another order, around a direction word."""
+    """The same content words (at least two) in another order, around a direction word,
+    or one of them after "to" in one text and after "from" in the other."""
     if not _same(a, b, CONTENT) or a[OFFSETS + CONTENT + 1] - a[OFFSETS + CONTENT] < 2:
         return False
     if _same(a, b, TOKENS) or (a[DIRECTION] == _U0 and b[DIRECTION] == _U0):
         return False
+    da, db = a[DIRECTION], b[DIRECTION]
+    if (da & _TO_BITS) & (db >> np.uint64(31)) or (db & _TO_BITS) & (da >> np.uint64(31)):
+        return True
     sa = _content_order(a)
     sb = _content_order(b)
     if sa.shape[0] != sb.shape[0]:
