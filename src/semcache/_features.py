@@ -78,7 +78,7 @@ _NEGATIONS = frozenset(
     _words(
         "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt "
         "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
-        "aint non unable impossible hardly barely "
+        "aint unable impossible hardly barely "
         # a typographic apostrophe (U+2019, as in isn't typed on a phone) splits the word: its
         # first half still negates ("can" and "won" are words of their own: those two are not caught)
         "isn doesn didn don aren wasn weren wouldn shouldn couldn hasn haven hadn mustn needn ain"
@@ -96,9 +96,9 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORDS.update(
     {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
-     "ninety": "90", "hundred": "100", "hundreds": "100", "thousand": "1000", "thousands": "1000",
-     "million": "1e6", "millions": "1e6", "billion": "1e9", "billions": "1e9", "dozen": "12",
-     "dozens": "12", "half": "0.5", "quarter": "0.25", "once": "1", "twice": "2", "thrice": "3"}
+     "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1e6", "billion": "1e9",
+     "dozen": "12", "half": "0.5", "quarter": "0.25", "once": "1", "twice": "2", "thrice": "3"}
+    # (not "hundreds", "millions" ...: "millions of" and "so many" ask the same)
 )
 _UNITS = {
     "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km",
@@ -118,15 +118,16 @@ _UNITS = {
     "rupee": "inr", "rupees": "inr", "inr": "inr", "yen": "jpy", "percent": "pct", "%": "pct",
     "watt": "w", "watts": "w", "volt": "v", "volts": "v",
     "teaspoon": "tsp", "teaspoons": "tsp", "tsp": "tsp", "tablespoon": "tbsp", "tablespoons": "tbsp",
-    "tbsp": "tbsp", "cup": "cup", "cups": "cup", "pint": "pt", "pints": "pt", "quart": "qt", "quarts": "qt",
+    "tbsp": "tbsp", "pint": "pt", "pints": "pt", "quart": "qt", "quarts": "qt",
     "mg": "mg", "milligram": "mg", "milligrams": "mg", "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg",
     "acre": "acre", "acres": "acre", "hectare": "ha", "hectares": "ha", "mbps": "mbps", "kbps": "kbps",
-    "cent": "cent", "cents": "cent", "year": "yr", "years": "yr",
+    "year": "yr", "years": "yr", "annual": "yr", "annually": "yr", "yearly": "yr",
     # when: the same request on another day or at another time has another answer
     # (a unit clashes only when both texts have one: "today" alone changes nothing)
-    "today": "today", "tonight": "today", "tomorrow": "tmrw", "yesterday": "yday",
-    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu", "friday": "fri",
-    "saturday": "sat", "sunday": "sun", "morning": "am", "evening": "pm", "pm": "pm",
+    "today": "today", "todays": "today", "tomorrow": "tmrw", "tomorrows": "tmrw", "yesterday": "yday",
+    "yesterdays": "yday", "morning": "am", "evening": "pm", "tonight": "pm", "pm": "pm",
+    **{f"{day}{s}": day[:3] for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                                         "sunday") for s in ("", "s")},
 }
 # word -> (group, polarity): texts that use opposite ends of one group ask opposite things
 _POLAR: dict[str, tuple[str, int]] = {}
@@ -272,10 +273,13 @@ def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile
     words = frozenset(raw_words)
     numbers = set()
     years = set()
+    after_number = False  # the word before was a number (not a year)
     for w in raw_words:
+        was_number, after_number = after_number, True
         if w.isdigit():
             if len(w) == 4 and w.isdecimal() and 1000 <= int(w) <= 2199:  # (isdigit: also "\u2776" ...)
                 years.add(w)
+                after_number = False
             else:
                 numbers.add(w.lstrip("0") or "0")
         elif w in _NUMBER_WORDS:
@@ -286,6 +290,10 @@ def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile
             unit = w[len(digits):]
             if unit in _UNITS:
                 numbers.add(_UNITS[unit])
+        else:
+            after_number = False
+            if was_number and w in _UNITS:  # "5 km" as "5km": the unit joins the numbers
+                numbers.add(_UNITS[w])
     units = frozenset(_UNITS[w] for w in raw_words if w in _UNITS) | (
         frozenset({"pct"}) if "%" in text else frozenset()
     )
@@ -415,15 +423,16 @@ def _direction_field(ref: ReferenceProfile) -> int:
 
 def order_swap_reference(a: ReferenceProfile, b: ReferenceProfile) -> bool:
     """The same content words (at least two) in another order, around a direction word,
-    or one of them after "to" in one text and after "from" in the other (the bits of
-    ``_direction_field``, so two words 31 apart in hash count as one)."""
+    or one of them after "to" in one text and after "from" in the other, in neither role
+    in both (the bits of ``_direction_field``: two words sharing a bit count as one)."""
     if a.content != b.content or len(a.content) < 2 or a.tokens == b.tokens:
         return False
     if not (_DIRECTION & a.words or _DIRECTION & b.words):
         return False
     da, db = _direction_field(a), _direction_field(b)
     to_bits = 0xFFFFFFFE
-    if (da & to_bits) & (db >> 31) or (db & to_bits) & (da >> 31):
+    a_to, a_from, b_to, b_from = da & to_bits, (da >> 31) & to_bits, db & to_bits, (db >> 31) & to_bits
+    if (a_to & b_from & ~a_from & ~b_to) or (b_to & a_from & ~b_from & ~a_to):  # (roles that differ)
         return True
     seq_a = [t for t in dict.fromkeys(a.tokens) if t in a.content]
     seq_b = [t for t in dict.fromkeys(b.tokens) if t in b.content]

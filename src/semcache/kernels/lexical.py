@@ -198,6 +198,19 @@ _TO_BITS = np.uint64(0xFFFFFFFE)
 
 
 @jit()
+def _to_from_swap(da: np.uint64, db: np.uint64) -> bool:
+    """A word (by its bit) after "to" in one direction field and after "from" in the
+    other, and in neither role in both (so that two words sharing a bit, one of 31,
+    count only when their roles differ: "how to copy photos from X" against "how do I
+    copy photos from X" shares X's "from" on both sides)."""
+    a_to, a_from = da & _TO_BITS, (da >> np.uint64(31)) & _TO_BITS
+    b_to, b_from = db & _TO_BITS, (db >> np.uint64(31)) & _TO_BITS
+    one = a_to & b_from & ~a_from & ~b_to
+    other = b_to & a_from & ~b_from & ~a_to
+    return bool(one | other)
+
+
+@jit()
 def _lookup(tables: np.ndarray, h: np.uint64) -> np.uint64:
     mask = np.int64(tables[T_MASK])
     cap = mask + 1
@@ -367,6 +380,7 @@ def _build(
     neg = 0
     direction = _U0
     pending = 0  # 1: the last direction word was a "to", 2: a "from" (until a content word)
+    after_number = False  # the word before was a number (not a year)
     polar = _U0
     wh = _U0
     units = _U0
@@ -420,10 +434,14 @@ def _build(
         if f:
             polar |= _U1 << np.uint64(f - 1)
         f = np.int64((v >> np.uint64(NUM_SHIFT)) & _B8)
+        uw = np.int64((v >> np.uint64(UNIT_SHIFT)) & _B8)
+        was_number = after_number
+        after_number = True
         if ndig == n:
             if n == 4 and 1000 <= value <= 2199:
                 years[ny] = hw
                 ny += 1
+                after_number = False
             else:
                 nums[nn] = _digits_hash(buf, s, e)
                 nn += 1
@@ -437,6 +455,11 @@ def _build(
             u = np.int64((v >> np.uint64(UNIT_SHIFT)) & _B8)
             if u:
                 nums[nn] = tables[unit_base + u - 1]
+                nn += 1
+        else:
+            after_number = False
+            if uw and was_number:  # "5 km" as "5km": the unit joins the numbers
+                nums[nn] = tables[unit_base + uw - 1]
                 nn += 1
     if has_pct:
         units |= _U1 << tables[T_PCT]
@@ -1017,8 +1040,7 @@ def order_swap(a: np.ndarray, b: np.ndarray) -> bool:
         return False
     if _same(a, b, TOKENS) or (a[DIRECTION] == _U0 and b[DIRECTION] == _U0):
         return False
-    da, db = a[DIRECTION], b[DIRECTION]
-    if (da & _TO_BITS) & (db >> np.uint64(31)) or (db & _TO_BITS) & (da >> np.uint64(31)):
+    if _to_from_swap(a[DIRECTION], b[DIRECTION]):
         return True
     sa = _content_order(a)
     sb = _content_order(b)
