@@ -550,7 +550,9 @@ def test_a_target_precision_the_verifier_cannot_take_is_refused(embedder: Hashin
     assert SemanticCache(embedder, target_precision=0.99).verifier.target_precision == 0.99  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("decision", [(-1, 0.9), (2, 0.9), (0, 7.5), (0, float("nan")), (0,), "yes", (True, 0.9)])
+@pytest.mark.parametrize(
+    "decision", [(-1, 0.9), (2, 0.9), (0, 7.5), (0, float("nan")), (0,), "yes", (True, 0.9), (0, True)]
+)
 def test_a_verifier_decision_that_names_no_candidate_is_refused(
     embedder: HashingEmbedder, decision: object
 ) -> None:

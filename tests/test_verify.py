@@ -101,6 +101,9 @@ def test_meaning_flips_are_flagged(a: str, b: str, flag: str) -> None:
         ("Millions of people use it, why", "So many people use it, why"),
         ("How do I copy photos from Android", "How to copy photos from Android"),
         ("How to move photos from Android", "How do I move photos from Android"),
+        ("Is the bakery open at 9 today", "Is the bakery open today at 9"),
+        ("Does it have a 5yr warranty", "Does it have a 5 year warranty"),
+        ("Is a tax haven legal for a company", "Is a tax shelter legal for a company"),
     ],
 )
 def test_the_same_question_written_two_ways_raises_no_flag(a: str, b: str) -> None:
@@ -846,9 +849,11 @@ def test_a_verifier_keeps_its_target_through_to_dict() -> None:
         ({"points": [[1.5, 0.5]]}, InvalidConfigError, r"points\[0\]'s target precision must be in \(0, 1\)"),
         ({"points": [[0.9, 0.5], [0.9, 0.6]]}, InvalidArgumentError, r"points gives target precision 0.9 twice"),
         ({"points": {"0.95": 0.8}}, ArgumentTypeError, r"points must be a sequence of \(target precision, value\)"),
-        ({"floor": 2.0}, InvalidConfigError, r"floor must be in \[0, 1\], got 2.0"),
+        ({"floor": 2.0}, InvalidConfigError, r"floor must be a cosine in \[-1, 1\], got 2.0"),
         ({"floor": None}, ArgumentTypeError, r"floor must be a number, got None"),
-        ({"cosine_floors": [[0.95, 1.5]]}, InvalidConfigError, r"cosine_floors\[0\]'s value must be in \[0, 1\]"),
+        ({"cosine_floors": [[0.95, 1.5]]}, InvalidConfigError, r"cosine_floors\[0\]'s value must be a cosine in \[-1"),
+        ({"idf": {"router": "1.5"}}, ArgumentTypeError, r"idf\['router'\] must be a number, got str '1.5'"),
+        ({"idf": {"router": True}}, ArgumentTypeError, r"idf\['router'\] must be a number, got bool True"),
         ({"long_words": 160.9}, ArgumentTypeError, r"long_words must be a whole number >= 0, got float 160.9"),
         ({"head": "not base64!"}, InvalidArgumentError, r"head is not base64 text"),
         ({"idf": {"router": None}}, ArgumentTypeError, r"idf\['router'\] must be a number, got None"),
@@ -924,3 +929,26 @@ def test_calibrate_refuses_blank_texts_and_a_refit_it_cannot_split() -> None:
     with pytest.raises(InvalidArgumentError, match=r"refit needs pairs of both labels in each half of the lookups"):
         calibrate(one_query, embedder=emb, refit=True)
     assert calibrate(one_query, embedder=emb, refit=False).points  # (the points alone need no split)
+
+
+def test_a_verifier_takes_cosines_below_zero_and_points_as_an_array() -> None:
+    """A served cosine may be negative (calibrate() on a head base found one); a 2-D
+    NumPy array of points is a table too."""
+    shipped = load_default_verifier()
+    v = replace(shipped, floor=-0.2, served_cosines=((0.95, -0.04),), cosine_floors=((0.95, -0.1),))
+    assert v.floor == -0.2 and v.served_cosines == ((0.95, -0.04),)
+    arr = replace(shipped, points=np.array([[0.9, 0.5], [0.95, 0.8]]))
+    assert arr.points == ((0.9, 0.5), (0.95, 0.8)) and type(arr.points[0][0]) is float
+
+
+def test_a_probability_of_zero_is_never_served_even_at_threshold_zero() -> None:
+    """The long-prompt guard refuses with probability 0.0: at a threshold of 0.0 two long
+    candidates that both fail it were served as (0, 0.0)."""
+    template = "You are a helpful assistant. Follow the style guide closely. " * 40
+    v = replace(load_default_verifier(), points=((0.95, 0.0),), floor=0.0, cosine_floors=(), served_cosines=())
+    texts = [template + f"Question {w}: tell me about {w}." for w in ("apples", "bridges")]
+    cands = [Candidate(t, 0.99, profile(t)) for t in texts]
+    query = template + "Question taxes: how do I file my taxes?"
+    assert v.probability(query, cands[0].prompt, 0.99) == 0.0
+    assert v.decide(query, cands) is None
+    assert v.decide(query, cands[:1]) is None

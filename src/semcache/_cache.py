@@ -145,6 +145,7 @@ def _checked_decision(decision: object, n: int) -> tuple[int, float]:
             and not isinstance(i, bool | np.bool_)
             and 0 <= int(i) < n
             and isinstance(confidence, numbers.Real)
+            and not isinstance(confidence, bool | np.bool_)
             and 0.0 <= float(confidence) <= 1.0
         ):
             return int(i), float(confidence)
@@ -686,7 +687,7 @@ class SemanticCache:
             return None
         try:
             i, confidence = decision
-            ok = type(i) is int and 0 <= i < len(cands) and 0.0 <= confidence <= 1.0
+            ok = type(i) is int and 0 <= i < len(cands) and type(confidence) is float and 0.0 <= confidence <= 1.0
         except (TypeError, ValueError):
             ok = False
         if not ok:  # a custom verifier's answer must name a candidate (a wrong one is a wrong hit)

@@ -80,8 +80,8 @@ _NEGATIONS = frozenset(
         "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
         "aint unable impossible hardly barely "
         # a typographic apostrophe (U+2019, as in isn't typed on a phone) splits the word: its
-        # first half still negates ("can" and "won" are words of their own: those two are not caught)
-        "isn doesn didn don aren wasn weren wouldn shouldn couldn hasn haven hadn mustn needn ain"
+        # first half still negates ("can", "won" and "haven" are words of their own: not caught)
+        "isn doesn didn don aren wasn weren wouldn shouldn couldn hasn hadn mustn needn ain"
     )
 )
 _WH = frozenset(_words("what why how when where who whom whose which"))
@@ -124,11 +124,17 @@ _UNITS = {
     "year": "yr", "years": "yr", "annual": "yr", "annually": "yr", "yearly": "yr",
     # when: the same request on another day or at another time has another answer
     # (a unit clashes only when both texts have one: "today" alone changes nothing)
+    "pm": "pm", "yr": "yr", "yrs": "yr", "hr": "h", "hrs": "h", "mins": "min", "sec": "s", "secs": "s",
+}
+# when-words: a unit of their own, but never joined to a number before them ("open at 9
+# today" and "open today at 9" ask the same)
+_WHEN = {
     "today": "today", "todays": "today", "tomorrow": "tmrw", "tomorrows": "tmrw", "yesterday": "yday",
-    "yesterdays": "yday", "morning": "am", "evening": "pm", "tonight": "pm", "pm": "pm",
+    "yesterdays": "yday", "morning": "am", "evening": "pm", "tonight": "pm",
     **{f"{day}{s}": day[:3] for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                                          "sunday") for s in ("", "s")},
 }
+_UNITS.update(_WHEN)
 # word -> (group, polarity): texts that use opposite ends of one group ask opposite things
 _POLAR: dict[str, tuple[str, int]] = {}
 for _group, _plus, _minus in (
@@ -292,7 +298,7 @@ def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile
                 numbers.add(_UNITS[unit])
         else:
             after_number = False
-            if was_number and w in _UNITS:  # "5 km" as "5km": the unit joins the numbers
+            if was_number and w in _UNITS and w not in _WHEN:  # "5 km" as "5km": the unit joins the numbers
                 numbers.add(_UNITS[w])
     units = frozenset(_UNITS[w] for w in raw_words if w in _UNITS) | (
         frozenset({"pct"}) if "%" in text else frozenset()
@@ -406,13 +412,12 @@ def _direction_field(ref: ReferenceProfile) -> int:
     """The profile's direction field: bit 0 when a direction word occurs, and a bit per
     content word that follows "to" (bits 1-31) or "from" (32-62), by the word's hash
     (``kernels.lexical.direction_bit``): stop words in between keep the word waiting."""
-    k = _load()
     field = int(bool(_DIRECTION & ref.words))
     pending = 0
-    for w, h in zip(ref.tokens, _hash_strings(list(ref.tokens)), strict=True):
+    for w, h in zip(ref.tokens, _hash_strings(list(ref.tokens)).tolist(), strict=True):
         if w not in _STOP:
             if pending:
-                field |= int(k.direction_bit(h, pending == 2))
+                field |= 1 << (1 + h % 31 + (31 if pending == 2 else 0))
             pending = 0
         if w in _TO:
             pending = 1
@@ -489,6 +494,8 @@ def _make_tables(k: ModuleType) -> np.ndarray:
         add(w, k.F_TO)
     for w in _FROM:
         add(w, k.F_FROM)
+    for w in _WHEN:
+        add(w, k.F_WHEN)
     for w in _WH:
         add(w, (_WH_ID[w] + 1) << k.WH_SHIFT)
     for w, u in _UNITS.items():

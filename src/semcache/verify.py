@@ -87,6 +87,13 @@ __all__ = [
 # calibration data (``cosine_floors``), so that a slightly lower one is served too.
 FLOOR_MARGIN = 0.02
 
+# targets this close are one target (0.99 as a NumPy float32 is 0.99000001, which
+# would otherwise read the next point up)
+_TARGET_TOLERANCE = 1e-6
+# the lowest threshold decide applies: a probability of 0.0 (the long-prompt guard's
+# refusal) is never served, even at a threshold of 0.0
+_LOWEST_TAU = 1e-300
+
 _MODEL_FILE = "verifier_minilm.json"
 _HEAD_MODEL_FILE = "verifier_minilm_head.json"
 
@@ -160,38 +167,48 @@ def _check_finite(value: object, name: str) -> float:
     return float(value)
 
 
-def _check_table(table: object, name: str) -> tuple[tuple[float, float], ...]:
+def _check_cosine(value: object, name: str) -> float:
+    """``value`` as a float if it is a real number in [-1, 1], else a named error."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
+    if not -1.0 <= float(value) <= 1.0:
+        raise InvalidConfigError(f"{name} must be a cosine in [-1, 1], got {value!r}")
+    return float(value)
+
+
+def _check_table(table: object, name: str, *, cosines: bool = False) -> tuple[tuple[float, float], ...]:
     """A (target precision, value) table as float pairs: each target in (0, 1) and given
-    once, each value in [0, 1] (a threshold on a probability, or a cosine floor)."""
+    once, each value a probability threshold in [0, 1] (``cosines``: a cosine in [-1, 1])."""
     if isinstance(table, str | bytes | Mapping) or not isinstance(table, Iterable):
         raise ArgumentTypeError(f"{name} must be a sequence of (target precision, value) pairs, got {describe(table)}")
     out: list[tuple[float, float]] = []
+    seen: set[float] = set()
     for i, item in enumerate(table):
-        if isinstance(item, str | bytes) or not isinstance(item, Sequence) or len(item) != 2:
+        if isinstance(item, str | bytes) or not isinstance(item, Sequence | np.ndarray) or len(item) != 2:
             raise ArgumentTypeError(f"{name}[{i}] must be a (target precision, value) pair, got {describe(item)}")
         target = _check_unit(item[0], f"{name}[{i}]'s target precision", open_interval=True)
-        value = _check_unit(item[1], f"{name}[{i}]'s value")
-        if any(t == target for t, _ in out):
+        check = _check_cosine if cosines else _check_unit
+        value = check(item[1], f"{name}[{i}]'s value")
+        if target in seen:
             raise InvalidArgumentError(f"{name} gives target precision {target} twice")
+        seen.add(target)
         out.append((target, value))
     return tuple(out)
 
 
-def _check_idf(idf: Mapping[Any, Any]) -> None:
-    """Every key a str and every weight a finite number (else the first lookup would
-    fail, or miss silently on a None weight)."""
-    keys_ok = all(type(k) is str for k in idf)
-    try:
+def _check_idf(idf: Mapping[Any, Any]) -> dict[str, float]:
+    """``idf`` with every key a str and every weight a finite float (a str or None
+    weight would fail at the first close call, or make every lookup miss silently)."""
+    if all(type(k) is str for k in idf) and all(type(v) is float or type(v) is int for v in idf.values()):
         weights = np.fromiter(idf.values(), dtype=np.float64, count=len(idf))
-        values_ok = bool(np.isfinite(weights).all())
-    except (TypeError, ValueError):
-        values_ok = False
-    if keys_ok and values_ok:
-        return
+        if np.isfinite(weights).all():  # (the common case: JSON's floats, checked at C speed)
+            return {k: float(v) for k, v in idf.items()}
+    out: dict[str, float] = {}
     for k, v in idf.items():
         if type(k) is not str:
             raise ArgumentTypeError(f"idf's words must be str, got {describe(k)}")
-        _check_finite(v, f"idf[{k!r}]")
+        out[k] = _check_finite(v, f"idf[{k!r}]")
+    return out
 
 
 _COSINE_SLACK = 1e-5  # a float32 dot product of unit vectors may pass 1 by a few ulps
@@ -350,9 +367,9 @@ class CalibratedVerifier:
         object.__setattr__(self, "points", _check_table(self.points, "points"))
         if not self.points:
             raise InvalidArgumentError("points must hold at least one (target precision, threshold) pair")
-        for field in ("cosine_floors", "served_cosines"):
-            object.__setattr__(self, field, _check_table(getattr(self, field), field))
-        object.__setattr__(self, "floor", _check_unit(self.floor, "floor"))
+        for field in ("cosine_floors", "served_cosines"):  # (a served cosine may be below 0)
+            object.__setattr__(self, field, _check_table(getattr(self, field), field, cosines=True))
+        object.__setattr__(self, "floor", _check_cosine(self.floor, "floor"))
         object.__setattr__(self, "head_scale", _check_finite(self.head_scale, "head_scale"))
         if not isinstance(self.source, str):
             raise ArgumentTypeError(f"source must be a str, got {describe(self.source)}")
@@ -368,10 +385,9 @@ class CalibratedVerifier:
         if idf is not None and type(idf) is not _ReadOnlyDict:
             if not isinstance(idf, Mapping):
                 raise ArgumentTypeError(f"idf must be None or a mapping of words to weights, got {describe(idf)}")
-            _check_idf(idf)
             # read-only, like the frozen fields: the packed tables made from it on the first
             # lookup would not see a change (copies by ``with_target`` share it)
-            object.__setattr__(self, "idf", _ReadOnlyDict(idf))
+            object.__setattr__(self, "idf", _ReadOnlyDict(_check_idf(idf)))
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -475,8 +491,8 @@ class CalibratedVerifier:
 
     def probability(
         self,
-        query: TextProfile,
-        cached: TextProfile,
+        query: TextProfile | str,
+        cached: TextProfile | str,
         cosine: float,
         query_vector: np.ndarray | None = None,
         cached_vector: np.ndarray | None = None,
@@ -484,10 +500,8 @@ class CalibratedVerifier:
         """Modelled chance that the answer cached for ``cached`` is right for ``query``
         (a verifier with a head also needs both vectors). ``query`` and ``cached`` are
         profiles (``semcache._features.profile``) or texts, profiled here."""
-        if type(query) is not TextProfile:
-            query = _as_profile(query, "query")
-        if type(cached) is not TextProfile:
-            cached = _as_profile(cached, "cached")
+        q = query if type(query) is TextProfile else _as_profile(query, "query")
+        c = cached if type(cached) is TextProfile else _as_profile(cached, "cached")
         try:
             ok = -1.0 - _COSINE_SLACK <= cosine <= 1.0 + _COSINE_SLACK  # (NaN too: it read as "guard failed")
         except TypeError:
@@ -496,8 +510,8 @@ class CalibratedVerifier:
             raise InvalidArgumentError(f"cosine must be a number in [-1, 1], got {describe(cosine)}")
         model, idf = self._fast_state()
         if self.head is None:
-            return logistic(query, cached, cosine, model, idf)
-        p = self._head_probabilities(query, [cached], [cosine], query_vector, [cached_vector], model, idf)
+            return logistic(q, c, cosine, model, idf)
+        p = self._head_probabilities(q, [c], [cosine], query_vector, [cached_vector], model, idf)
         return float(p[0])
 
     def _vectors(self, query: np.ndarray | None, cached: Sequence[np.ndarray | None] | None) -> tuple[Any, Any]:
@@ -543,7 +557,7 @@ class CalibratedVerifier:
         model, idf = self._fast_state()
         # a threshold of 1.0 marks a target out of reach: nothing is served, not even
         # a probability that rounds to 1.0 (a logit above ~37)
-        tau = self.threshold if self.threshold < 1.0 else math.inf
+        tau = max(self.threshold, _LOWEST_TAU) if self.threshold < 1.0 else math.inf
         one = None
         if self.head is None:
             shared = self._model_state()
@@ -989,11 +1003,6 @@ def points_per_lookup(
             tau = max(tau, _halfway(max(float(unanswered[k]), 1e-12), low))
         out.append((t, tau))
     return _non_decreasing(out), fell
-
-
-# targets this close are one target (0.99 as a NumPy float32 is 0.99000001, which
-# would otherwise read the next point up)
-_TARGET_TOLERANCE = 1e-6
 
 
 def target_read(table: Sequence[tuple[float, float]], target: float) -> float:

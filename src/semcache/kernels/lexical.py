@@ -75,6 +75,7 @@ F_NEG = 2
 F_DIR = 4
 F_TO = 8  # "to", "into", "onto": the next content word is where something goes
 F_FROM = 16  # "from": the next content word is where it comes from
+F_WHEN = 32  # a when-word (today, monday ...): a unit never joined to the number before it
 WH_SHIFT = 8
 UNIT_SHIFT = 16
 POLAR_SHIFT = 24
@@ -458,7 +459,7 @@ def _build(
                 nn += 1
         else:
             after_number = False
-            if uw and was_number:  # "5 km" as "5km": the unit joins the numbers
+            if uw and was_number and v & np.uint64(F_WHEN) == _U0:  # "5 km" as "5km": the unit joins the numbers
                 nums[nn] = tables[unit_base + uw - 1]
                 nn += 1
     if has_pct:
