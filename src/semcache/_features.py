@@ -484,18 +484,10 @@ def _make_tables(k: ModuleType) -> np.ndarray:
     def add(word: str, value: int) -> None:
         flags[word] = flags.get(word, 0) | value
 
-    for w in _STOP:
-        add(w, k.F_STOP)
-    for w in _NEGATIONS:
-        add(w, k.F_NEG)
-    for w in _DIRECTION:
-        add(w, k.F_DIR)
-    for w in _TO:
-        add(w, k.F_TO)
-    for w in _FROM:
-        add(w, k.F_FROM)
-    for w in _WHEN:
-        add(w, k.F_WHEN)
+    for words, flag in ((_STOP, k.F_STOP), (_NEGATIONS, k.F_NEG), (_DIRECTION, k.F_DIR), (_TO, k.F_TO),
+                        (_FROM, k.F_FROM), (_WHEN, k.F_WHEN)):
+        for w in words:
+            add(w, flag)
     for w in _WH:
         add(w, (_WH_ID[w] + 1) << k.WH_SHIFT)
     for w, u in _UNITS.items():
