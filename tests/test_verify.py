@@ -69,6 +69,8 @@ def feat(a: str, b: str, cos: float = 0.95) -> dict[str, float]:
         ("Will the store be open at 9am", "Will the store be open at 9pm", "number_mismatch"),
         ("Is it safe to reboot now", "Is it safe to reboot now? It isn\u2019t", "negation_mismatch"),
         ("Why is my code working", "Why isn\u2019t my code working", "negation_mismatch"),
+        ("Why can I sleep after coffee", "Why can\u2019t I sleep after coffee", "negation_mismatch"),
+        ("Why will my laptop turn on", "Why won\u2019t my laptop turn on", "negation_mismatch"),
         ("I am unable to log in", "I am able to log in", "negation_mismatch"),
         ("Can I order it today", "Can I order it tomorrow", "unit_mismatch"),
         ("Is the office open on Tuesday", "Is the office open on Thursday", "unit_mismatch"),
@@ -952,3 +954,24 @@ def test_a_probability_of_zero_is_never_served_even_at_threshold_zero() -> None:
     assert v.probability(query, cands[0].prompt, 0.99) == 0.0
     assert v.decide(query, cands) is None
     assert v.decide(query, cands[:1]) is None
+
+
+def test_a_typographic_apostrophe_reads_as_a_straight_one() -> None:
+    """Phones type "isn\u2019t": every path reads a negated contraction's U+2019 as "'" (the
+    profile, the one-call query score, the long-prompt guard's words); the profile keeps
+    the text it was given, and a possessive's U+2019 stays (its entity would not match)."""
+    from semcache._features import joined_words, query_logistic
+
+    curly = "Why won\u2019t the caf\u00e9 open? It isn\u2019t late, I can\u2019t wait"
+    straight = "Why won't the caf\u00e9 open? It isn't late, I can't wait"
+    a, b = profile(curly), profile(straight)
+    assert np.array_equal(a.data, b.data) and a.text == curly
+    assert np.array_equal(joined_words(curly), joined_words(straight))
+    v = load_default_verifier()
+    model, idf = v._fast_state()
+    c = profile("Why will the cafe open? It is late")
+    assert query_logistic(curly, c, 0.97, model, idf) == query_logistic(straight, c, 0.97, model, idf)
+    assert query_logistic(curly, c, 0.97, model, idf) == v.probability(a, c, 0.97)
+    assert feat("Who was Don Bradman", "Who was Sir Donald Bradman")["negation_mismatch"] == 0.0
+    possessive = "What are your New Year\u2019s resolutions"
+    assert feat(possessive, possessive)["entity_mismatch"] == 0.0

@@ -78,10 +78,7 @@ _NEGATIONS = frozenset(
     _words(
         "not no never none nobody nothing neither nor without cannot cant dont doesnt didnt "
         "isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt mustnt neednt "
-        "aint unable impossible hardly barely "
-        # a typographic apostrophe (U+2019, as in isn't typed on a phone) splits the word: its
-        # first half still negates ("can", "won" and "haven" are words of their own: not caught)
-        "isn doesn didn don aren wasn weren wouldn shouldn couldn hasn hadn mustn needn ain"
+        "aint unable impossible hardly barely"
     )
 )
 _WH = frozenset(_words("what why how when where who whom whose which"))
@@ -250,6 +247,18 @@ class ReferenceProfile:
     simhash: int
 
 
+def _apostrophes(text: str) -> str:
+    """``text`` with the typographic apostrophe (U+2019) of a negated contraction read as
+    "'" (phones type "isn\u2019t", "can\u2019t": then isnt, cant); every profile, score and
+    guard reads words through this. Other U+2019s stay (a possessive, "Year\u2019s", would
+    otherwise become "years", which its entity "year" does not match: that mismatch of
+    possessives with straight apostrophes is older than this, and the shipped weights
+    were fitted with it)."""
+    if "\u2019" not in text:
+        return text
+    return text.replace("n\u2019t", "n't").replace("N\u2019T", "N'T").replace("n\u2019T", "n'T")
+
+
 def _fold(text: str) -> str:
     if text.isascii():
         return text.lower()
@@ -274,6 +283,7 @@ def _entities(text: str) -> frozenset[str]:
 
 def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile:
     """The reference profile of one text (``simhash`` may be given when already computed)."""
+    text = _apostrophes(text)
     norm = _fold(text)
     raw_words = [w.replace("'", "") for w in _WORD.findall(norm)]
     words = frozenset(raw_words)
@@ -717,15 +727,16 @@ def compact(ref: ReferenceProfile) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([head, *parts]).astype(np.uint64))
 
 
-def _profile(text: str, simhash: np.uint64 | None, shingles: bool = True) -> TextProfile:
+def _profile(original: str, simhash: np.uint64 | None, shingles: bool = True) -> TextProfile:
     k = _K or _load()
+    text = _apostrophes(original)
     given = simhash is not None
     sim = _ZERO if simhash is None else simhash
     if text.isascii() or unicodedata.is_normalized("NFKC", text):
         buf = text.encode("utf-8", "surrogatepass")
         data = k.profile_bytes(buf, given, sim, _TABLES, _SYMBOL_BITS, shingles)
         if data.shape[0]:
-            return TextProfile(text, data)
+            return TextProfile(original, data)
     norm = unicodedata.normalize("NFKC", text).casefold()
     text_cps, cps, norm_utf8 = _codepoints(text), _codepoints(norm), norm.encode() if not given else b""
     data = k.profile_codepoints(text_cps, cps, norm_utf8, given, sim, _TABLES, _PROPS, shingles)
@@ -736,7 +747,7 @@ def _profile(text: str, simhash: np.uint64 | None, shingles: bool = True) -> Tex
         data = k.profile_folded(cps, ents, "%" in text, norm_utf8, given, sim, _TABLES, _PROPS, shingles)
     if not data.shape[0]:  # digits beyond ASCII: built from the reference (3-grams kept)
         data = compact(profile_reference(text, None if simhash is None else int(simhash)))
-    return TextProfile(text, data)
+    return TextProfile(original, data)
 
 
 def profile(text: str, simhash: int | None = None, *, shingles: bool = True) -> TextProfile:
@@ -766,7 +777,7 @@ def profiles(texts: list[str], *, shingles: bool = True) -> list[TextProfile]:
     from .kernels.simhash import simhash_texts
 
     try:
-        fps = simhash_texts(texts) if texts else np.zeros(0, np.uint64)
+        fps = simhash_texts([_apostrophes(t) for t in texts]) if texts else np.zeros(0, np.uint64)
         return [_profile(t, f, shingles) for t, f in zip(texts, fps, strict=True)]
     except UnicodeEncodeError:  # a lone surrogate: named, as a prompt's would be
         for i, t in enumerate(texts):
@@ -880,6 +891,7 @@ def query_logistic(
     k = _K or _load()
     if type(cosine) is not float and not isinstance(cosine, float | int):
         return -1.0  # (a float32 cosine is scored in its own type by ``logistic``)
+    query = _apostrophes(query)
     if query.isascii() or unicodedata.is_normalized("NFKC", query):
         buf = query.encode("utf-8", "surrogatepass")
         p: float = k.logistic_bytes(
@@ -1003,6 +1015,7 @@ def joined_words(text: str) -> np.ndarray:
     """The words of ``text`` joined by single spaces, as uint32 code points (what the
     long-prompt guard compares; ``TextProfile.joined``)."""
     k = _K or _load()
+    text = _apostrophes(text)
     words: np.ndarray = (
         k.joined_ascii(text.encode()) if _bytewise(text) else k.joined_codepoints(_codepoints(_fold(text)), _PROPS)
     )
