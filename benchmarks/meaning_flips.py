@@ -10,11 +10,13 @@ does it (put the cached prompt, get the query, clear), in the default cache
 (target precision 0.95) and in a plain cosine gate at 0.979 (the fixed cosine
 chosen on QQP dev for precision 0.95), both with all-MiniLM-L6-v2.
 
-Two sets, written by two helpers in the twelfth session (``benchmarks/flips``):
+Three sets, written by three helpers in the twelfth session (``benchmarks/flips``):
 ``probe_a`` (326 flips, 60 paraphrases) found the words the verifier's lists
 lacked, so the lists were grown against it; ``probe_b`` (308 flips, 108
 paraphrases) was written afterwards, without reading the lists or probe_a, to
-measure the change on pairs it was not made for. These are hand-written
+measure the change on pairs it was not made for; ``probe_c`` (114 paraphrases
+that use the new words) was a review's check that the grown lists do not refuse
+the same question asked two ways. These are hand-written
 cases, a stress test like arena-hard's; the accuracy figures are QQP's
 (hit_rate.py). Run from an archive of another commit (``PYTHONPATH=<archive>/src``)
 with ``SEMCACHE_BENCH_COMMIT=<commit>``, to compare commits.
@@ -37,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _data import ROOT, commit
 
-SETS = ("probe_a", "probe_b")
+from semcache._bench import markdown_table
+
+SETS = ("probe_a", "probe_b", "probe_c")
 GATE = 0.979
 
 
@@ -81,12 +85,12 @@ def main() -> None:
                     wrong[r["category"]].append({"cached": r["cached"], "query": r["query"], "cosine": round(c, 4)})
         flips = [k for k in table if k != "paraphrase"]
         total = {s: [sum(table[k][s][0] for k in flips), sum(table[k][s][1] for k in flips)] for s in caches}
+        lines = [(k, table[k]) for k in [*sorted(flips), "paraphrase"] if k in table]
+        if flips:
+            lines.append(("all flips", total))
         print(f"\n{name}: hits per category (flips: wrong hits; paraphrases: right hits)")
-        print("| category | pairs | " + " | ".join(caches) + " |")
-        print("|---|---|" + "---|" * len(caches))
-        for k in [*sorted(flips), "paraphrase"]:
-            print(f"| {k} | {table[k]['default'][0]} | " + " | ".join(str(table[k][s][1]) for s in caches) + " |")
-        print(f"| all flips | {total['default'][0]} | " + " | ".join(str(total[s][1]) for s in caches) + " |")
+        print(markdown_table([{"category": k, "pairs": t["default"][0], **{s: t[s][1] for s in caches}}
+                              for k, t in lines]))
         out["sets"][name] = {"table": {k: dict(v) for k, v in table.items()}, "all flips": total,  # type: ignore[index]
                              "wrong hits of the default": dict(wrong)}
     tested = out["semcache_commit"]

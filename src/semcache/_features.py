@@ -91,11 +91,11 @@ _NUMBER_WORDS = {
         )
     )
 }
+# (not "hundreds", "millions" ...: "millions of" and "so many" ask the same)
 _NUMBER_WORDS.update(
     {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
      "ninety": "90", "hundred": "100", "thousand": "1000", "million": "1e6", "billion": "1e9",
      "dozen": "12", "half": "0.5", "quarter": "0.25", "once": "1", "twice": "2", "thrice": "3"}
-    # (not "hundreds", "millions" ...: "millions of" and "so many" ask the same)
 )
 _UNITS = {
     "km": "km", "kms": "km", "kilometer": "km", "kilometers": "km", "kilometre": "km",
@@ -119,12 +119,11 @@ _UNITS = {
     "mg": "mg", "milligram": "mg", "milligrams": "mg", "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg",
     "acre": "acre", "acres": "acre", "hectare": "ha", "hectares": "ha", "mbps": "mbps", "kbps": "kbps",
     "year": "yr", "years": "yr", "annual": "yr", "annually": "yr", "yearly": "yr",
-    # when: the same request on another day or at another time has another answer
-    # (a unit clashes only when both texts have one: "today" alone changes nothing)
     "pm": "pm", "yr": "yr", "yrs": "yr", "hr": "h", "hrs": "h", "mins": "min", "sec": "s", "secs": "s",
 }
-# when-words: a unit of their own, but never joined to a number before them ("open at 9
-# today" and "open today at 9" ask the same)
+# when-words: the same request on another day or at another time has another answer. They
+# count as units (a unit clashes only when both texts have one: "today" alone changes
+# nothing), but never join a number before them ("open at 9 today" / "today at 9")
 _WHEN = {
     "today": "today", "todays": "today", "tomorrow": "tmrw", "tomorrows": "tmrw", "yesterday": "yday",
     "yesterdays": "yday", "morning": "am", "evening": "pm", "tonight": "pm",
@@ -247,6 +246,9 @@ class ReferenceProfile:
     simhash: int
 
 
+_NEGATED_CURLY = re.compile("([nN])\u2019([tT])")
+
+
 def _apostrophes(text: str) -> str:
     """``text`` with the typographic apostrophe (U+2019) of a negated contraction read as
     "'" (phones type "isn\u2019t", "can\u2019t": then isnt, cant); every profile, score and
@@ -254,9 +256,7 @@ def _apostrophes(text: str) -> str:
     otherwise become "years", which its entity "year" does not match: that mismatch of
     possessives with straight apostrophes is older than this, and the shipped weights
     were fitted with it)."""
-    if "\u2019" not in text:
-        return text
-    return text.replace("n\u2019t", "n't").replace("N\u2019T", "N'T").replace("n\u2019T", "n'T")
+    return _NEGATED_CURLY.sub(r"\1'\2", text) if "\u2019" in text else text
 
 
 def _fold(text: str) -> str:
@@ -421,7 +421,7 @@ def long_mismatch_reference(a: Any, b: Any, long_words: int) -> bool:
 def _direction_field(ref: ReferenceProfile) -> int:
     """The profile's direction field: bit 0 when a direction word occurs, and a bit per
     content word that follows "to" (bits 1-31) or "from" (32-62), by the word's hash
-    (``kernels.lexical.direction_bit``): stop words in between keep the word waiting."""
+    (as ``kernels.lexical._direction_bit`` sets them): stop words in between keep the word waiting."""
     field = int(bool(_DIRECTION & ref.words))
     pending = 0
     for w, h in zip(ref.tokens, _hash_strings(list(ref.tokens)).tolist(), strict=True):

@@ -147,10 +147,16 @@ class _ReadOnlyDict(dict[str, float]):
         return (_ReadOnlyDict, (dict(self),))  # (pickle would rebuild a dict subclass item by item)
 
 
-def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
+def _real(value: object, name: str) -> float:
+    """``value`` as a float if it is a real number (NumPy's too; not a bool), else
+    ``ArgumentTypeError`` naming it: the type check every number check here starts with."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
-    v = float(value)
+    return float(value)
+
+
+def _check_unit(value: object, name: str, *, open_interval: bool = False) -> float:
+    v = _real(value, name)
     ok = 0.0 < v < 1.0 if open_interval else 0.0 <= v <= 1.0
     if not ok:
         bounds = "(0, 1)" if open_interval else "[0, 1]"
@@ -160,20 +166,18 @@ def _check_unit(value: object, name: str, *, open_interval: bool = False) -> flo
 
 def _check_finite(value: object, name: str) -> float:
     """``value`` as a float if it is a finite real number, else a named error."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
-    if not math.isfinite(float(value)):
+    v = _real(value, name)
+    if not math.isfinite(v):
         raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return v
 
 
 def _check_cosine(value: object, name: str) -> float:
     """``value`` as a float if it is a real number in [-1, 1], else a named error."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be a number, got {describe(value)}")
-    if not -1.0 <= float(value) <= 1.0:
+    v = _real(value, name)
+    if not -1.0 <= v <= 1.0:
         raise InvalidConfigError(f"{name} must be a cosine in [-1, 1], got {value!r}")
-    return float(value)
+    return v
 
 
 def _check_table(table: object, name: str, *, cosines: bool = False) -> tuple[tuple[float, float], ...]:
@@ -196,19 +200,19 @@ def _check_table(table: object, name: str, *, cosines: bool = False) -> tuple[tu
     return tuple(out)
 
 
-def _check_idf(idf: Mapping[Any, Any]) -> dict[str, float]:
-    """``idf`` with every key a str and every weight a finite float (a str or None
-    weight would fail at the first close call, or make every lookup miss silently)."""
+def _check_idf(idf: Mapping[Any, Any]) -> _ReadOnlyDict:
+    """``idf`` as a read-only dict with every key a str and every weight a finite float
+    (a str or None weight would fail at the first close call, or make every lookup miss
+    silently)."""
     if all(type(k) is str for k in idf) and all(type(v) is float or type(v) is int for v in idf.values()):
         weights = np.fromiter(idf.values(), dtype=np.float64, count=len(idf))
         if np.isfinite(weights).all():  # (the common case: JSON's floats, checked at C speed)
-            return {k: float(v) for k, v in idf.items()}
-    out: dict[str, float] = {}
+            return _ReadOnlyDict(zip(idf, weights.tolist(), strict=True))
     for k, v in idf.items():
         if type(k) is not str:
             raise ArgumentTypeError(f"idf's words must be str, got {describe(k)}")
-        out[k] = _check_finite(v, f"idf[{k!r}]")
-    return out
+        _check_finite(v, f"idf[{k!r}]")
+    return _ReadOnlyDict({k: float(v) for k, v in idf.items()})
 
 
 _COSINE_SLACK = 1e-5  # a float32 dot product of unit vectors may pass 1 by a few ulps
@@ -387,7 +391,7 @@ class CalibratedVerifier:
                 raise ArgumentTypeError(f"idf must be None or a mapping of words to weights, got {describe(idf)}")
             # read-only, like the frozen fields: the packed tables made from it on the first
             # lookup would not see a change (copies by ``with_target`` share it)
-            object.__setattr__(self, "idf", _ReadOnlyDict(_check_idf(idf)))
+            object.__setattr__(self, "idf", _check_idf(idf))
         object.__setattr__(self, "_w", np.asarray(self.weights, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, Any]:

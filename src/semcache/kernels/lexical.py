@@ -4,7 +4,7 @@ A profile is one uint64 array: a header (``HEADER`` slots: word count,
 SimHash, negation parity, bit masks of the polar (group, polarity) codes,
 question words and units, the direction field (bit 0: a direction word occurs;
 bits 1-31 and 32-62: the content words that follow "to" and "from", by hash, see
-``direction_bit``), the section offsets), then sections: the sorted distinct 64-bit hashes of the words,
+``_direction_bit``), the section offsets), then sections: the sorted distinct 64-bit hashes of the words,
 content words, canonical numbers, years and entities, the sorted distinct
 character 3-grams of the padded word sequence, and last the word hashes in
 text order. A 3-gram is coded exactly (three 21-bit code points), so
@@ -33,7 +33,6 @@ from .simhash import _simhash_span
 __all__ = [
     "FEATURES",
     "HEADER",
-    "direction_bit",
     "entities_codepoints",
     "fill_table",
     "hash_strings",
@@ -186,7 +185,7 @@ def fill_table(hashes: np.ndarray, values: np.ndarray, keys: np.ndarray, vals: n
 
 
 @jit()
-def direction_bit(h: np.uint64, origin: bool) -> np.uint64:
+def _direction_bit(h: np.uint64, origin: bool) -> np.uint64:
     """The direction-field bit of a content word (hash ``h``) after "to" (bits 1-31) or
     after "from" (``origin``: the same bit 31 places up, bits 32-62)."""
     bit = _U1 + h % np.uint64(31)
@@ -415,7 +414,7 @@ def _build(
             content[nc] = hw
             nc += 1
             if pending:
-                direction |= direction_bit(hw, pending == 2)
+                direction |= _direction_bit(hw, pending == 2)
                 pending = 0
         if v & np.uint64(F_NEG) != _U0:
             neg += 1
