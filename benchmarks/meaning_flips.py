@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import platform
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _data import ROOT, commit
+from _data import ROOT
+from lookup_latency import machine, machine_line, write_json
 
 from semcache._bench import markdown_table
 
@@ -55,17 +54,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", help="JSON path (default benchmarks/results/meaning_flips-<commit>.json)")
     args = ap.parse_args()
-    import semcache
     from semcache import SemanticCache
     from semcache.embedders import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
     caches = {"default": SemanticCache(emb), f"cosine {GATE}": SemanticCache(emb, threshold=GATE)}
-    out: dict[str, object] = {
-        "commit": commit(), "semcache_commit": os.environ.get("SEMCACHE_BENCH_COMMIT", commit()),
-        "semcache": str(Path(semcache.__file__).parent), "machine": platform.machine(),
-        "command": "python benchmarks/meaning_flips.py", "sets": {},
-    }
+    out: dict[str, Any] = {"machine": machine(), "command": "python benchmarks/meaning_flips.py", "sets": {}}
     for name in SETS:
         rows = read_set(name)
         vecs = emb.embed([r["cached"] for r in rows] + [r["query"] for r in rows])
@@ -91,13 +85,12 @@ def main() -> None:
         print(f"\n{name}: hits per category (flips: wrong hits; paraphrases: right hits)")
         print(markdown_table([{"category": k, "pairs": t["default"][0], **{s: t[s][1] for s in caches}}
                               for k, t in lines]))
-        out["sets"][name] = {"table": {k: dict(v) for k, v in table.items()}, "all flips": total,  # type: ignore[index]
+        out["sets"][name] = {"table": {k: dict(v) for k, v in table.items()}, "all flips": total,
                              "wrong hits of the default": dict(wrong)}
-    tested = out["semcache_commit"]
+    tested = out["machine"]["semcache_commit"] or out["machine"]["commit"]
     path = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"meaning_flips-{tested}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\nwrote {path}")
+    write_json(out, path)
+    print(f"\n{machine_line(out['machine'])}\nwrote {path}")
 
 
 if __name__ == "__main__":
