@@ -340,6 +340,13 @@ def test_operating_points_count_every_tied_score_they_accept(rows: list[tuple[in
     accepted = scores >= tau
     if tau < 1.0:  # (1.0: out of reach, and a calibrated verifier then serves nothing)
         assert accepted.any() and right[accepted].mean() >= target
+    # and 1.0 only where no threshold below it reaches the target with a right score below
+    # 1.0 (wrong ones past the last right one are not served): else the test above is empty
+    reachable = [
+        v for v in np.unique(scores)
+        if right[scores >= v].mean() >= target and right[(scores >= v) & (scores < 1.0)].any()
+    ]
+    assert (tau < 1.0) == bool(reachable)
 
 
 def test_operating_points_do_not_cut_a_run_of_ties() -> None:
@@ -347,7 +354,8 @@ def test_operating_points_do_not_cut_a_run_of_ties() -> None:
     first 0.5 reads 10/10, but 0.5 serves all ten of them (precision 10/19)."""
     scores = np.array([0.9] * 9 + [0.5] * 10)
     right = np.array([True] * 10 + [False] * 9)
-    assert operating_points(scores, right, [0.95], min_hits=1)[0][1] > 0.5
+    tau = operating_points(scores, right, [0.95], min_hits=1)[0][1]
+    assert 0.5 < tau < 0.9  # (above the run, and not the out-of-reach 1.0: the 0.9 run reaches 0.95)
 
 
 def test_a_point_out_of_reach_serves_nothing_even_at_probability_one() -> None:
