@@ -618,7 +618,7 @@ def test_served_per_lookup_takes_the_most_probable_candidate_of_each_lookup() ->
     right = np.array([True, False, True, False, True, False])
     ids = lookup_ids(["a", "a", "b", "b", "c", "c"])
     assert operating_points(*served_per_lookup(scores, right, ids), [0.95], min_hits=1) == [(0.95, 0.6)]
-    assert operating_points(scores, right, [0.95], min_hits=1)[0][1] > 0.8
+    assert 0.8 < operating_points(scores, right, [0.95], min_hits=1)[0][1] < 0.9  # (between the two top pairs)
 
 
 def test_calibrate_on_lookups_with_several_candidates_serves_the_most_probable() -> None:
