@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from semcache import (
     InvalidResponseError,
     SemanticCache,
 )
+from semcache.verify import load_default_verifier
 
 from .conftest import FakeClock, near, unit
 
@@ -493,8 +495,19 @@ def test_a_verifiers_search_cosine_is_checked_and_bounded(embedder: HashingEmbed
         c = SemanticCache(embedder, verifier=Gate(0.9, asked), index="lsh")
         c.put("a prompt", "an answer")
         assert c._indexes[""].recall_at == used
-    # the shipped verifier at its strictest target: floor and search_cosine both 1.0
-    strict = SemanticCache(embedder, target_precision=0.995, index="lsh")
+    # a target out of the verifier's reach (its point 1.0): floor and search_cosine both 1.0
+    shipped = load_default_verifier()
+
+    def unreachable(pairs: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        return tuple((t, 1.0 if t == 0.995 else x) for t, x in pairs)
+
+    out_of_reach = replace(
+        shipped,
+        points=unreachable(shipped.points),
+        cosine_floors=unreachable(shipped.cosine_floors),
+        served_cosines=unreachable(shipped.served_cosines),
+    )
+    strict = SemanticCache(embedder, verifier=out_of_reach, target_precision=0.995, index="lsh")
     strict.put("a prompt", "an answer")  # (the put makes the index: it must not raise)
     assert strict._indexes[""].min_cosine == strict._indexes[""].recall_at == 1.0
     assert strict.get("a prompt") is not None

@@ -36,6 +36,7 @@ TABLE_WORDS = sorted(
 )
 ODD_WORDS = [
     "Paris", "London", "iPhone", "McDonald's", "O'Brien", "NASA", "B2B", "Foo_Bar", "x_Y",
+    "Google's", "Googles", "Google\u2019s", "Year\u2019s", "\u2018Quoted\u2019",
     "abC", "Python", "Java", "can't", "don't", "don\u2019t", "isn't", "It's", "COVID-19",
     "caf\u00e9", "Z\u00fcrich", "na\u00efve", "stra\u00dfe", "\ufb01le",
     "\uff30\uff41\uff52\uff49\uff53",

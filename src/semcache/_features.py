@@ -246,17 +246,15 @@ class ReferenceProfile:
     simhash: int
 
 
-_NEGATED_CURLY = re.compile("([nN])\u2019([tT])")
+_CURLY_INSIDE = re.compile(r"(?<=[^\W_])\u2019(?=[^\W_])")
 
 
 def _apostrophes(text: str) -> str:
-    """``text`` with the typographic apostrophe (U+2019) of a negated contraction read as
-    "'" (phones type "isn\u2019t", "can\u2019t": then isnt, cant); every profile, score and
-    guard reads words through this. Other U+2019s stay (a possessive, "Year\u2019s", would
-    otherwise become "years", which its entity "year" does not match: that mismatch of
-    possessives with straight apostrophes is older than this, and the shipped weights
-    were fitted with it)."""
-    return _NEGATED_CURLY.sub(r"\1'\2", text) if "\u2019" in text else text
+    """``text`` with a typographic apostrophe (U+2019) inside a word read as "'" (phones
+    type "isn\u2019t", "Google\u2019s": then isnt, googles, as typed straight); every
+    profile, score and guard reads words through this. A U+2019 closing a quotation
+    (after a word, before a space) stays."""
+    return _CURLY_INSIDE.sub("'", text) if "\u2019" in text else text
 
 
 def _fold(text: str) -> str:
@@ -357,6 +355,13 @@ def _polarity_clash(a: frozenset[tuple[str, int]], b: frozenset[tuple[str, int]]
     return any(g in gb and ga[g] != gb[g] for g in ga)
 
 
+def _names_outside(a: ReferenceProfile, b: ReferenceProfile) -> bool:
+    """Whether ``a`` names something ``b`` does not hold among its words, as written or
+    with an "s" after it: a possessive with a straight apostrophe ("Google's") is the word
+    "googles", while its name is "google"."""
+    return any(e not in b.words and e + "s" not in b.words for e in a.entities)
+
+
 def features_reference(
     q: ReferenceProfile, c: ReferenceProfile, cosine: float, idf: Mapping[str, float] | None = None
 ) -> np.ndarray:
@@ -371,7 +376,7 @@ def features_reference(
     else:
         idf_diff = len(diff) / max(1, len(q.content | c.content))
     lo, hi = sorted((q.n_words, c.n_words))
-    entity_clash = bool((q.entities - c.words) or (c.entities - q.words))
+    entity_clash = _names_outside(q, c) or _names_outside(c, q)
     return np.array(
         [
             1.0,
@@ -687,6 +692,15 @@ def _bytewise(text: str) -> bool:
     return bool(k.plain_utf8(text.encode("utf-8", "surrogatepass"), _SYMBOL_BITS))
 
 
+def _name_hashes(names: list[str]) -> np.ndarray:
+    """The hashes of ``names`` each followed by that of the name with an "s" after it
+    (a possessive, "Google's", is the word "googles"): the names section's pairs."""
+    pairs = np.empty(2 * len(names), np.uint64)
+    pairs[0::2] = _hash_strings(names)
+    pairs[1::2] = _hash_strings([n + "s" for n in names])
+    return pairs
+
+
 def compact(ref: ReferenceProfile) -> np.ndarray:
     """The compact profile array of a reference profile (the slow, obvious way)."""
     k = _load()
@@ -708,7 +722,7 @@ def compact(ref: ReferenceProfile) -> np.ndarray:
         shingles,
         section(ref.numbers),
         section(ref.years),
-        section(ref.entities),
+        _name_hashes(sorted(ref.entities, key=lambda e: int(_hash_strings([e])[0]))),
         _hash_strings(list(ref.tokens)),
     ]
     head = np.zeros(k.HEADER, np.uint64)
@@ -743,7 +757,7 @@ def _profile(original: str, simhash: np.uint64 | None, shingles: bool = True) ->
     if data.shape[0] == 1:  # a name with letters beyond ASCII: folded as the reference folds it
         ents, odd = k.entities_codepoints(text_cps, _PROPS)
         folded = [_fold(text[a:b]).replace("'", "") for a, b in odd.reshape(-1, 2).tolist()]
-        ents = np.concatenate([ents, _hash_strings(folded)])
+        ents = np.concatenate([ents, _name_hashes(folded)])
         data = k.profile_folded(cps, ents, "%" in text, norm_utf8, given, sim, _TABLES, _PROPS, shingles)
     if not data.shape[0]:  # digits beyond ASCII: built from the reference (3-grams kept)
         data = compact(profile_reference(text, None if simhash is None else int(simhash)))

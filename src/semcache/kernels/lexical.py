@@ -5,7 +5,9 @@ SimHash, negation parity, bit masks of the polar (group, polarity) codes,
 question words and units, the direction field (bit 0: a direction word occurs;
 bits 1-31 and 32-62: the content words that follow "to" and "from", by hash, see
 ``_direction_bit``), the section offsets), then sections: the sorted distinct 64-bit hashes of the words,
-content words, canonical numbers, years and entities, the sorted distinct
+content words, canonical numbers and years, the names (pairs, sorted by the first:
+the name's hash, then that of the name with an "s" after it, the word a possessive
+"Google's" gives), the sorted distinct
 character 3-grams of the padded word sequence, and last the word hashes in
 text order. A 3-gram is coded exactly (three 21-bit code points), so
 character Jaccard has no collisions; words, numbers and entities are string
@@ -152,6 +154,20 @@ def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
             n += 1
     out: np.uint64 = _finish(h, n)
     return out
+
+
+@jit()
+def _hash_span_and_plural(buf: np.ndarray, s: int, e: int) -> tuple[np.uint64, np.uint64]:
+    """``_hash_span`` of buf[s:e], and of the same span with an "s" after it (a name
+    written as a possessive, "Google's", is the word "googles")."""
+    h = _FNV_OFFSET
+    n = 0
+    for p in range(s, e):
+        c = _lower(np.int64(buf[p]))
+        if c != _APOS:
+            h = _step(h, c)
+            n += 1
+    return _finish(h, n), _finish(_step(h, 115), n + 1)
 
 
 @jit()
@@ -350,6 +366,30 @@ def _sort_unique_range(s: np.ndarray, lo: int, hi: int) -> int:
 
 
 @jit()
+def _sort_unique_pairs(s: np.ndarray) -> int:
+    """Sort the (key, value) pairs interleaved in ``s`` by key, in place, and move the
+    pairs of distinct keys to its front; returns how many slots they fill (2 a pair).
+    Insertion sort: a text names few things."""
+    m = 0
+    for k in range(0, s.shape[0] - 1, 2):
+        key, val = s[k], s[k + 1]
+        p = m
+        while p > 0 and s[p - 2] > key:
+            p -= 2
+        if p > 0 and s[p - 2] == key:
+            continue
+        q = m
+        while q > p:
+            s[q] = s[q - 2]
+            s[q + 1] = s[q - 1]
+            q -= 2
+        s[p] = key
+        s[p + 1] = val
+        m += 2
+    return m
+
+
+@jit()
 def _sort_unique(s: np.ndarray) -> np.ndarray:
     """Sort ``s`` in place; its distinct values, a prefix view of it."""
     out: np.ndarray = s[: _sort_unique_range(s, 0, s.shape[0])]
@@ -497,7 +537,7 @@ def _build(
         _sort_unique_range(shingles, 0, shingles.shape[0]),
         _sort_unique_range(work, 3 * ntok, 3 * ntok + nn),
         _sort_unique_range(work, 5 * ntok, 5 * ntok + ny),
-        _sort_unique_range(ents, 0, ents.shape[0]),
+        _sort_unique_pairs(ents),
     )
     total = HEADER + ntok
     for m in sizes:
@@ -687,11 +727,12 @@ def _sentence_start(buf: np.ndarray, p: int, props: np.ndarray | None) -> bool:
 def _entities(buf: np.ndarray, props: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The names in a text as written (the rules of ``_features._entities``: the name
     patterns are ASCII ([A-Z], [a-z], [0-9]) while word characters, spaces, capitals and
-    digits follow Unicode): the hashes of those that are ASCII, and the (start, end)
+    digits follow Unicode): for those that are ASCII, the hash of each and of it with an
+    "s" after it (interleaved, as the profile keeps them), and the (start, end)
     spans of the others, which only Python can fold (NFKC, casefold). Plain text's bytes
     (``props`` None) have only ASCII names."""
     n = len(buf)
-    out = np.empty(n // 2 + 1, np.uint64)
+    out = np.empty(n + 2, np.uint64)
     odd = np.empty(0 if props is None else n + 2, np.int64)  # (plain bytes: no odd names)
     m = 0
     k_odd = 0
@@ -741,8 +782,8 @@ def _entities(buf: np.ndarray, props: np.ndarray | None) -> tuple[np.ndarray, np
                             ascii_only = False
                             break
                 if ascii_only:
-                    out[m] = _hash_span(buf, p, e)
-                    m += 1
+                    out[m], out[m + 1] = _hash_span_and_plural(buf, p, e)
+                    m += 2
                 else:
                     odd[k_odd] = p
                     odd[k_odd + 1] = e
@@ -804,8 +845,8 @@ def profile_folded(
     props: np.ndarray,
     with_shingles: bool = True,
 ) -> np.ndarray:
-    """``profile_codepoints`` given the hashes of the names (sorted here) and whether
-    the text holds a percent sign."""
+    """``profile_codepoints`` given the hashes of the names (pairs, as ``_entities``
+    gives them: sorted here) and whether the text holds a percent sign."""
     starts, ends, ntok = _folded_words(cps, props)
     if ntok < 0:
         return np.empty(0, np.uint64)
@@ -910,16 +951,29 @@ def _same(a: np.ndarray, b: np.ndarray, sec: int) -> bool:
 
 
 @jit()
-def _outside(a: np.ndarray, sec: int, b: np.ndarray, bsec: int) -> bool:
-    """Whether section ``sec`` of ``a`` holds a value not in section ``bsec`` of ``b``."""
-    i, i_end = np.int64(a[OFFSETS + sec]), np.int64(a[OFFSETS + sec + 1])
-    j, j_end = np.int64(b[OFFSETS + bsec]), np.int64(b[OFFSETS + bsec + 1])
-    while i < i_end:
-        while j < j_end and b[j] < a[i]:
-            j += 1
-        if j == j_end or b[j] != a[i]:
+def _holds(b: np.ndarray, j: int, j_end: int, x: np.uint64) -> bool:
+    """Whether the sorted b[j:j_end] holds ``x`` (binary search)."""
+    while j < j_end:
+        mid = (j + j_end) >> 1
+        if b[mid] < x:
+            j = mid + 1
+        elif b[mid] > x:
+            j_end = mid
+        else:
             return True
-        i += 1
+    return False
+
+
+@jit()
+def _names_outside(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` names something ``b`` does not hold among its words, as written or
+    with an "s" after it (a possessive, "Google's": the word "googles")."""
+    i, i_end = np.int64(a[OFFSETS + ENTITIES]), np.int64(a[OFFSETS + ENTITIES + 1])
+    j, j_end = np.int64(b[OFFSETS + WORDS]), np.int64(b[OFFSETS + WORDS + 1])
+    while i < i_end:
+        if not (_holds(b, j, j_end, a[i]) or _holds(b, j, j_end, a[i + 1])):
+            return True
+        i += 2
     return False
 
 
@@ -1008,7 +1062,7 @@ def pair_features(
     out[10] = 0.0 if _same(a, b, NUMBERS) else 1.0
     out[11] = 0.0 if _same(a, b, YEARS) else 1.0
     out[12] = 0.0 if a[NEGATED] == b[NEGATED] else 1.0
-    out[13] = 1.0 if _outside(a, ENTITIES, b, WORDS) or _outside(b, ENTITIES, a, WORDS) else 0.0
+    out[13] = 1.0 if _names_outside(a, b) or _names_outside(b, a) else 0.0
     out[14] = 1.0 if _both_differ(a[UNITS], b[UNITS]) else 0.0
     out[15] = 1.0 if _polar_clash(a[POLAR], b[POLAR]) else 0.0
     out[16] = 1.0 if _both_differ(a[WH], b[WH]) else 0.0
