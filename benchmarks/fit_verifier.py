@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _data import ROOT, EmbeddingStore, data_dir, qqp_groups, read_qqp, split_dev, train_sample
 
-from semcache._features import _WORD, FEATURE_NAMES, MISMATCH_FEATURES, _apostrophes, _fold, features, profiles
+from semcache._features import FEATURE_NAMES, MISMATCH_FEATURES, features, profiles, read_words
 from semcache._head import PairHead
 from semcache.verify import (
     FLAG_PRIORS,
@@ -96,7 +96,7 @@ DROPPED = (
 def idf_table(texts: list[str], min_df: int = 5) -> dict[str, float]:
     df: Counter[str] = Counter()
     for t in set(texts):
-        df.update({w.replace("'", "") for w in _WORD.findall(_fold(_apostrophes(t)))})
+        df.update(set(read_words(t)[1]))
     n = len(set(texts))
     table = {w: round(math.log((n + 1) / (c + 1)) + 1.0, 2) for w, c in df.items() if c >= min_df}
     table[""] = round(math.log((n + 1) / (min_df / 2 + 1)) + 1.0, 2)  # default for rarer words

@@ -1023,3 +1023,6 @@ def test_a_typographic_apostrophe_reads_as_a_straight_one() -> None:
     assert np.array_equal(profile(possessive).data, profile(possessive.replace("\u2019", "'")).data)
     quoted = "Is \u2018fine\u2019 the word"
     assert profile(quoted).tokens == ("is", "fine", "the", "word")
+    # a U+2019 outside a word stays: a name after it is still a name (read as "'", the
+    # name's lookbehind would drop it, and Paris / Rome would not clash)
+    assert feat("Fly to \u2019Paris\u2019 now", "Fly to \u2019Rome\u2019 now")["entity_mismatch"] == 1.0

@@ -61,6 +61,7 @@ __all__ = [
     "profiles",
     "query_logistic",
     "query_scorer",
+    "read_words",
     "scoring_model",
     "usable_profile",
 ]
@@ -263,6 +264,14 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def read_words(text: str) -> tuple[str, list[str]]:
+    """``text`` folded, and its words in order as every profile reads them (a U+2019
+    inside a word read as "'", then apostrophes left out): the reference's reading,
+    which the IDF fit uses too."""
+    norm = _fold(_apostrophes(text))
+    return norm, [w.replace("'", "") for w in _WORD.findall(norm)]
+
+
 def _entities(text: str) -> frozenset[str]:
     starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
     found = set()
@@ -282,8 +291,7 @@ def _entities(text: str) -> frozenset[str]:
 def profile_reference(text: str, simhash: int | None = None) -> ReferenceProfile:
     """The reference profile of one text (``simhash`` may be given when already computed)."""
     text = _apostrophes(text)
-    norm = _fold(text)
-    raw_words = [w.replace("'", "") for w in _WORD.findall(norm)]
+    norm, raw_words = read_words(text)
     words = frozenset(raw_words)
     numbers = set()
     years = set()
@@ -716,13 +724,14 @@ def compact(ref: ReferenceProfile) -> np.ndarray:
             [(ord(s[0]) << 42) | (ord(s[1]) << 21) | ord(s[2]) for s in ref.shingles], np.uint64
         )
     )
+    names = _name_hashes(list(ref.entities)).reshape(-1, 2)  # pairs, sorted by the name's hash
     parts = [
         section(ref.words),
         section(ref.content),
         shingles,
         section(ref.numbers),
         section(ref.years),
-        _name_hashes(sorted(ref.entities, key=lambda e: int(_hash_strings([e])[0]))),
+        names[np.argsort(names[:, 0])].ravel(),
         _hash_strings(list(ref.tokens)),
     ]
     head = np.zeros(k.HEADER, np.uint64)

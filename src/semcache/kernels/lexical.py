@@ -143,8 +143,9 @@ def _alnum(c: int) -> bool:
 
 
 @jit()
-def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
-    """Hash of buf[s:e] lower-cased (ASCII letters), apostrophes left out."""
+def _hash_state(buf: np.ndarray, s: int, e: int) -> tuple[np.uint64, int]:
+    """The FNV-1a state over buf[s:e] lower-cased (ASCII letters), apostrophes left
+    out, and how many characters it read: ``_finish`` makes the hash."""
     h = _FNV_OFFSET
     n = 0
     for p in range(s, e):
@@ -152,6 +153,13 @@ def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
         if c != _APOS:
             h = _step(h, c)
             n += 1
+    return h, n
+
+
+@jit()
+def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
+    """Hash of buf[s:e] lower-cased (ASCII letters), apostrophes left out."""
+    h, n = _hash_state(buf, s, e)
     out: np.uint64 = _finish(h, n)
     return out
 
@@ -160,13 +168,7 @@ def _hash_span(buf: np.ndarray, s: int, e: int) -> np.uint64:
 def _hash_span_and_plural(buf: np.ndarray, s: int, e: int) -> tuple[np.uint64, np.uint64]:
     """``_hash_span`` of buf[s:e], and of the same span with an "s" after it (a name
     written as a possessive, "Google's", is the word "googles")."""
-    h = _FNV_OFFSET
-    n = 0
-    for p in range(s, e):
-        c = _lower(np.int64(buf[p]))
-        if c != _APOS:
-            h = _step(h, c)
-            n += 1
+    h, n = _hash_state(buf, s, e)
     return _finish(h, n), _finish(_step(h, 115), n + 1)
 
 
